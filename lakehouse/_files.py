@@ -1,0 +1,152 @@
+"""Write Parquet data files with polars and describe them as Delta ``AddAction`` entries.
+
+delta-rs' own writer is about 3x slower than polars' Parquet writer on wide frames. We write
+the files with polars, read their footers for row counts and column statistics (so readers can
+skip files), and commit them to the Delta log in one transaction. Nothing becomes visible until
+that commit: files of a failed write are unreferenced and removed by vacuum.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import polars as pl
+import pyarrow.parquet as pq
+from deltalake.transaction import AddAction
+
+# One file per partition up to this many rows: large enough for fast scans, small enough that a
+# single file never holds a whole large table in the writer's memory at once.
+TARGET_ROWS_PER_FILE = 4_000_000
+
+
+def partition_value_string(value: Any) -> str | None:
+    """Serialise a partition value the way the Delta protocol stores it."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def write_data_files(
+    frame: pl.DataFrame,
+    table_path: Path,
+    partition_by: tuple[str, ...],
+    *,
+    rows_per_file: int = TARGET_ROWS_PER_FILE,
+) -> list[AddAction]:
+    """Write ``frame`` under ``table_path`` as Parquet files, one folder per partition.
+
+    Partition columns are not stored in the files (the Delta log carries their values).
+    Returns one ``AddAction`` per file, with paths relative to the table root.
+    """
+    groups: list[tuple[dict[str, str | None], pl.DataFrame]]
+    if partition_by:
+        groups = []
+        for key, part in frame.partition_by(list(partition_by), as_dict=True).items():
+            values = {c: partition_value_string(v) for c, v in zip(partition_by, key, strict=True)}
+            groups.append((values, part.drop(list(partition_by))))
+    else:
+        groups = [({}, frame)]
+
+    actions: list[AddAction] = []
+    for values, part in groups:
+        folder = "/".join(f"{quote(c, safe='')}={_escape(v)}" for c, v in values.items())
+        for offset in range(0, max(len(part), 1), rows_per_file):
+            chunk = part.slice(offset, rows_per_file)
+            relative = f"{folder}/" if folder else ""
+            relative += f"part-{uuid.uuid4().hex}.zstd.parquet"
+            target = table_path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            chunk.write_parquet(target, compression="zstd", statistics=True)
+            actions.append(_add_action(target, relative, values))
+    return actions
+
+
+def _escape(value: str | None) -> str:
+    return "__HIVE_DEFAULT_PARTITION__" if value is None else quote(value, safe="")
+
+
+def _add_action(path: Path, relative: str, partition_values: Mapping[str, str | None]) -> AddAction:
+    metadata = pq.read_metadata(path)
+    return AddAction(
+        path=relative,
+        size=path.stat().st_size,
+        partition_values=dict(partition_values),
+        modification_time=int(time.time() * 1000),
+        data_change=True,
+        stats=json.dumps(file_statistics(metadata)),
+    )
+
+
+def file_statistics(metadata: pq.FileMetaData) -> dict[str, Any]:
+    """Delta ``stats`` (numRecords, minValues, maxValues, nullCount) from a Parquet footer.
+
+    Only top-level primitive columns get min/max. A column whose min/max is unknown in any row
+    group (or NaN) gets no min/max, so readers never skip a file they should read.
+    """
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    schema = metadata.schema
+    for index in range(metadata.num_columns):
+        column = schema.column(index)
+        if "." in column.path:  # nested: skip (no stats needed for our tables)
+            continue
+        # Parquet float statistics leave NaN out, but polars orders NaN above every number:
+        # a max without the NaN would let a reader skip a file that matches `x > c`.
+        skip_min_max = column.physical_type in ("FLOAT", "DOUBLE")
+        lo = hi = None
+        null_count = 0
+        usable = True
+        for rg in range(metadata.num_row_groups):
+            stats = metadata.row_group(rg).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                usable = False
+                break
+            null_count += stats.null_count
+            if not stats.has_min_max:
+                if stats.null_count != metadata.row_group(rg).num_rows:
+                    usable = False
+                continue
+            lo = stats.min if lo is None else min(lo, stats.min)
+            hi = stats.max if hi is None else max(hi, stats.max)
+        if not usable:
+            continue
+        nulls[column.path] = null_count
+        if skip_min_max:
+            continue
+        lo_json, hi_json = _stat_json(lo), _stat_json(hi)
+        if lo_json is not None and hi_json is not None:
+            mins[column.path], maxs[column.path] = lo_json, hi_json
+    return {
+        "numRecords": metadata.num_rows,
+        "minValues": mins,
+        "maxValues": maxs,
+        "nullCount": nulls,
+    }
+
+
+def _stat_json(value: Any) -> Any:
+    if value is None or isinstance(value, bytes):
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.isoformat(timespec="microseconds")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > 64:
+        return None  # long strings: a truncated max would be wrong; skip rather than guess
+    return value
