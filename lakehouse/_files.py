@@ -9,9 +9,11 @@ that commit: files of a failed write are unreferenced and removed by vacuum.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from deltalake.transaction import AddAction
 
 # One file per partition up to this many rows: large enough for fast scans, small enough that a
 # single file never holds a whole large table in the writer's memory at once.
-TARGET_ROWS_PER_FILE = 4_000_000
+TARGET_ROWS_PER_FILE = 2_000_000
 
 
 def partition_value_string(value: Any) -> str | None:
@@ -48,30 +50,35 @@ def write_data_files(
 ) -> list[AddAction]:
     """Write ``frame`` under ``table_path`` as Parquet files, one folder per partition.
 
-    Partition columns are not stored in the files (the Delta log carries their values).
-    Returns one ``AddAction`` per file, with paths relative to the table root.
+    Partition columns are not stored in the files (the Delta log carries their values). Files
+    are written concurrently (polars releases the GIL while encoding). Returns one
+    ``AddAction`` per file, with paths relative to the table root, in a deterministic order.
     """
-    groups: list[tuple[dict[str, str | None], pl.DataFrame]]
     if partition_by:
-        groups = []
-        for key, part in frame.partition_by(list(partition_by), as_dict=True).items():
-            values = {c: partition_value_string(v) for c, v in zip(partition_by, key, strict=True)}
-            groups.append((values, part.drop(list(partition_by))))
+        parts = frame.partition_by(list(partition_by), as_dict=True, include_key=False)
+        groups = [
+            ({c: partition_value_string(v) for c, v in zip(partition_by, key, strict=True)}, part)
+            for key, part in parts.items()
+        ]
     else:
         groups = [({}, frame)]
+    jobs = [
+        (values, part.slice(offset, rows_per_file))
+        for values, part in groups
+        for offset in range(0, max(len(part), 1), rows_per_file)
+    ]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda job: _write_file(table_path, *job), jobs))
 
-    actions: list[AddAction] = []
-    for values, part in groups:
-        folder = "/".join(f"{quote(c, safe='')}={_escape(v)}" for c, v in values.items())
-        for offset in range(0, max(len(part), 1), rows_per_file):
-            chunk = part.slice(offset, rows_per_file)
-            relative = f"{folder}/" if folder else ""
-            relative += f"part-{uuid.uuid4().hex}.zstd.parquet"
-            target = table_path / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            chunk.write_parquet(target, compression="zstd", statistics=True)
-            actions.append(_add_action(target, relative, values))
-    return actions
+
+def _write_file(table_path: Path, values: dict[str, str | None], chunk: pl.DataFrame) -> AddAction:
+    folder = "/".join(f"{quote(c, safe='')}={_escape(v)}" for c, v in values.items())
+    relative = f"{folder}/" if folder else ""
+    relative += f"part-{uuid.uuid4().hex}.zstd.parquet"
+    target = table_path / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    chunk.write_parquet(target, compression="zstd", statistics=True)
+    return _add_action(target, relative, values)
 
 
 def _escape(value: str | None) -> str:

@@ -1,0 +1,44 @@
+# Scorehouse: every command sets itself up first (Python 3.11 + pip; packages from the lock file).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+.PHONY: setup demo test lint bench ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+## (a) the whole pipeline on embedded defaults (state in .scorehouse/)
+demo: setup
+	$(BIN)/scorehouse demo
+
+## (b) lint + the test suite
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check lakehouse orchestration models feature_repo benchmarks tests
+
+bench: setup
+	$(BIN)/python benchmarks/bench_lakehouse.py
+
+ui: setup
+	mkdir -p .scorehouse/dagster
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.scorehouse/dagster} $(BIN)/dagster dev -w workspace.yaml
+
+## Regenerate the lock file after changing dependencies in pyproject.toml.
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf .scorehouse

@@ -1,0 +1,254 @@
+"""Lakehouse write/read speed against raw Parquet on the same frame, in the same process.
+
+For each size (default 1M and 10M rows × 20 columns, 10 daily partitions) it times, as medians of
+repeats: the raw baselines (polars ``write_parquet``, pyarrow ``write_table``, delta-rs
+``write_deltalake``, polars ``read_parquet``) and the lakehouse operations (append, partition
+replace, merge of 1 % changed rows, full read, filtered read, time-travel read). Each lakehouse
+operation is reported as a ratio to the raw Parquet operation on the same rows, with the peak
+resident memory it added.
+
+    python benchmarks/bench_lakehouse.py                 # 1M and 10M rows
+    python benchmarks/bench_lakehouse.py --rows 100000 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import psutil
+import pyarrow.parquet as pq
+from deltalake import write_deltalake
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lakehouse.catalog import Catalog, TableSpec
+from lakehouse.storage import Lakehouse
+
+PARTITIONS = 10
+START = date(2025, 1, 1)
+
+
+def make_frame(rows: int, seed: int = 0) -> pl.DataFrame:
+    """A usage-like frame: keys, a date partition, a timestamp, 8 floats, 6 ints, 3 strings."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(rows) % PARTITIONS
+    data: dict[str, object] = {
+        "customer_id": np.arange(rows) // PARTITIONS,
+        "day": [START + timedelta(days=int(d)) for d in range(PARTITIONS)],
+    }
+    frame = pl.DataFrame({"customer_id": data["customer_id"], "day_index": days})
+    frame = frame.with_columns(
+        (pl.lit(START) + pl.duration(days=pl.col("day_index"))).alias("day"),
+        (pl.lit(datetime(2025, 1, 1, tzinfo=UTC)) + pl.duration(seconds=pl.int_range(rows))).alias(
+            "updated_at"
+        ),
+        *[pl.Series(f"f{i}", rng.normal(size=rows)) for i in range(8)],
+        *[pl.Series(f"i{i}", rng.integers(0, 1000, size=rows)) for i in range(6)],
+        *[
+            pl.Series(f"s{i}", rng.choice(["alpha", "beta", "gamma", "delta"], size=rows))
+            for i in range(3)
+        ],
+    ).drop("day_index")
+    return frame
+
+
+def spec_for(frame: pl.DataFrame) -> TableSpec:
+    return TableSpec(
+        name="bench.usage",
+        schema=dict(frame.schema),
+        description="benchmark table",
+        partition_by=("day",),
+        primary_key=("customer_id", "day"),
+    )
+
+
+class PeakRss:
+    """Peak resident memory above the starting point while the block runs (sampled every 5 ms)."""
+
+    def __enter__(self) -> PeakRss:
+        self._process = psutil.Process()
+        self.start = self._process.memory_info().rss
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def added_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: float
+    peak_mib: float
+
+
+def measure(name: str, fn: Callable[[], object], repeats: int, setup: Callable[[], None]) -> Timing:
+    times, peaks = [], []
+    for _ in range(repeats):
+        setup()
+        with PeakRss() as rss:
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        peaks.append(rss.added_mib)
+    return Timing(name, statistics.median(times), max(peaks))
+
+
+def run_size(rows: int, repeats: int, workdir: Path) -> list[tuple[Timing, Timing | None]]:
+    frame = make_frame(rows)
+    spec = spec_for(frame)
+    lake_root = workdir / "lake"
+    lake = Lakehouse(lake_root, catalog=Catalog([spec]))
+    raw_file = workdir / "raw.parquet"
+    delta_rs_dir = workdir / "delta_rs"
+    arrow = frame.to_arrow()
+    part_day = START + timedelta(days=3)
+    partition = frame.filter(pl.col("day") == part_day)
+    part_file = workdir / "partition.parquet"
+
+    def clean() -> None:
+        for path in (lake_root, delta_rs_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in (raw_file, part_file):
+            path.unlink(missing_ok=True)
+
+    def nothing() -> None:
+        return None
+
+    def fresh_table() -> None:
+        clean()
+        lake.append("bench.usage", frame)
+
+    # Changed rows: 1 % of keys, spread over every partition, with new values.
+    changed = frame.sample(fraction=0.01, seed=1).with_columns(pl.col("f0") + 1.0)
+
+    results: list[tuple[Timing, Timing | None]] = []
+    polars_write = measure(
+        "polars write_parquet", lambda: frame.write_parquet(raw_file), repeats, clean
+    )
+    pyarrow_write = measure(
+        "pyarrow write_table", lambda: pq.write_table(arrow, raw_file), repeats, clean
+    )
+    delta_rs_write = measure(
+        "delta-rs write_deltalake",
+        lambda: write_deltalake(delta_rs_dir, arrow, partition_by=["day"]),
+        repeats,
+        clean,
+    )
+    fastest_write = min(polars_write, pyarrow_write, key=lambda t: t.seconds)
+    append = measure("lakehouse append", lambda: lake.append("bench.usage", frame), repeats, clean)
+    results += [(polars_write, None), (pyarrow_write, None), (delta_rs_write, fastest_write)]
+    results.append((append, fastest_write))
+
+    raw_partition = measure(
+        "polars write_parquet (1 partition)",
+        lambda: partition.write_parquet(part_file),
+        repeats,
+        nothing,
+    )
+    replace = measure(
+        "lakehouse partition replace",
+        lambda: lake.replace("bench.usage", partition, partition={"day": part_day}),
+        repeats,
+        fresh_table,
+    )
+    results += [(replace, raw_partition)]
+    merge = measure(
+        "lakehouse merge 1% changed",
+        lambda: lake.merge("bench.usage", changed),
+        repeats,
+        fresh_table,
+    )
+    results.append((merge, polars_write))
+
+    fresh_table()
+    frame.write_parquet(raw_file)
+    lake.append("bench.usage", frame.head(1000).with_columns(pl.col("customer_id") + rows))
+    raw_read = measure("polars read_parquet", lambda: pl.read_parquet(raw_file), repeats, nothing)
+    read = measure("lakehouse full read", lambda: lake.read("bench.usage"), repeats, nothing)
+    where = (pl.col("day") == part_day) & (pl.col("customer_id") < rows // (PARTITIONS * 10))
+    raw_filtered = measure(
+        "polars scan_parquet filtered",
+        lambda: pl.scan_parquet(raw_file).filter(where).collect(),
+        repeats,
+        nothing,
+    )
+    filtered = measure(
+        "lakehouse filtered read", lambda: lake.read("bench.usage", where=where), repeats, nothing
+    )
+    travel = measure(
+        "lakehouse time-travel read (v0)",
+        lambda: lake.read("bench.usage", version=0),
+        repeats,
+        nothing,
+    )
+    results += [(raw_read, None), (read, raw_read), (raw_filtered, None), (filtered, raw_filtered)]
+    results.append((travel, raw_read))
+    clean()
+    return results
+
+
+def render(rows: int, results: list[tuple[Timing, Timing | None]]) -> str:
+    lines = [
+        f"### {rows:,} rows × 20 columns, {PARTITIONS} partitions",
+        "",
+        "| operation | median s | peak +MiB | vs baseline | baseline |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for timing, base in results:
+        ratio = f"{timing.seconds / base.seconds:.2f}×" if base else "—"
+        lines.append(
+            f"| {timing.name} | {timing.seconds:.3f} | {timing.peak_mib:.0f} | {ratio} | "
+            f"{base.name if base else 'baseline'} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "lakehouse.md"
+    )
+    args = parser.parse_args(argv)
+    sections = []
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
+            print(f"benchmarking {rows:,} rows …", file=sys.stderr, flush=True)
+            section = render(rows, run_size(rows, args.repeats, Path(tmp)))
+        print(section + "\n", flush=True)
+        sections.append(section)
+    report = "# Lakehouse benchmark\n\n" + "\n\n".join(sections) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Resources, chosen by environment: embedded defaults under SCOREHOUSE_HOME, or URIs from env."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+from lakehouse import config
+from lakehouse.simulator import SimulationConfig
+from lakehouse.storage import Lakehouse
+from orchestration.settings import WORLD
+
+
+class LakehouseResource(ConfigurableResource):
+    """The Delta lakehouse. ``uri`` empty: ``SCOREHOUSE_LAKEHOUSE_URI`` or the embedded folder."""
+
+    uri: str = ""
+
+    def get(self) -> Lakehouse:
+        return Lakehouse(self.uri or None)
+
+
+class LandingResource(ConfigurableResource):
+    """The landing folder where sources drop daily files (``SCOREHOUSE_LANDING_DIR``)."""
+
+    path: str = ""
+
+    def get(self) -> Path:
+        return Path(self.path) if self.path else config.landing_dir()
+
+
+class SimulatorResource(ConfigurableResource):
+    """The simulated world (defaults: ``SCOREHOUSE_SIM_*``); day 0 is ``SCOREHOUSE_START_DATE``."""
+
+    customers: int = WORLD.customers
+    days: int = WORLD.days
+    seed: int = WORLD.seed
+
+    def config(self, last_day: date) -> SimulationConfig:
+        """The world's configuration, simulated at least up to ``last_day``."""
+        days = max(self.days, (last_day - WORLD.start_date).days + 1)
+        return SimulationConfig(
+            customers=self.customers, start_date=WORLD.start_date, days=days, seed=self.seed
+        )
+
+
+def default_resources() -> dict[str, ConfigurableResource]:
+    return {
+        "lakehouse": LakehouseResource(),
+        "landing": LandingResource(),
+        "simulator": SimulatorResource(),
+    }
