@@ -4,8 +4,9 @@ A landing file is read as text first, then every column is parsed to its contrac
 rule that fails is reported with the file, the column, the rule and how many rows broke it, and
 the whole batch is refused: bronze never receives part of a bad file.
 
-Rules: the file is readable and non-empty (0 bytes is an error; a header with no rows is an
-empty delivery), every contract column is present, values parse to their type (dates as
+Rules: the file is readable and non-empty (a 0-byte CSV or Parquet file has lost its header or
+schema and is an error; a CSV header with no rows, or a 0-byte JSON lines file, is a delivery
+with no rows), every contract column is present, values parse to their type (dates as
 ``YYYY-MM-DD``, timestamps as ISO-8601 UTC), required columns have no nulls, categorical
 columns stay inside their vocabulary, numeric columns are not negative, and the source key is
 unique within the file.
@@ -113,10 +114,11 @@ def read_landing(path: Path, source: LandingSource) -> pl.DataFrame:
 def _read_text(path: Path, source: LandingSource) -> pl.DataFrame:
     """All columns as strings (Parquet keeps its types), so bad values can be counted per rule."""
     try:
-        size = path.stat().st_size
-        if size == 0:
-            raise LandingFileError(path, ["file is empty (0 bytes) (rule: non-empty file)"])
         fmt = path.suffix.lstrip(".")
+        if path.stat().st_size == 0:
+            if fmt == "jsonl":  # JSON lines has no header: zero records is zero bytes
+                return pl.DataFrame(schema=dict.fromkeys(source.columns, pl.String))
+            raise LandingFileError(path, ["file is empty (0 bytes) (rule: non-empty file)"])
         if fmt == "parquet":
             return pl.read_parquet(path)
         if fmt == "csv":

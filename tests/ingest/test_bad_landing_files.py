@@ -87,11 +87,21 @@ def test_values_outside_vocabulary_and_nulls(tmp_path: Path) -> None:
     assert "column 'status': 3 rows outside ['succeeded', 'failed'] (rule: vocabulary)" in message
 
 
-def test_empty_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["tickets", "usage"])
+def test_empty_file(tmp_path: Path, source: str) -> None:
+    path = landing_path(tmp_path, source, DAY)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    assert "file is empty (0 bytes) (rule: non-empty file)" in _rejected(tmp_path, source)
+
+
+def test_zero_byte_json_lines_is_an_empty_delivery(tmp_path: Path) -> None:
     path = landing_path(tmp_path, "payments", DAY)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"")
-    assert "file is empty (0 bytes) (rule: non-empty file)" in _rejected(tmp_path, "payments")
+    frame = read_batch(tmp_path, PAYMENTS, DAY).frame
+    assert frame.is_empty()
+    assert frame.select(list(PAYMENTS.columns)).schema == PAYMENTS.schema
 
 
 def test_header_only_csv_is_an_empty_delivery(tmp_path: Path) -> None:
