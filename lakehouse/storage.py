@@ -158,7 +158,7 @@ class Lakehouse:
             )
         if not self.exists(name):
             return self._commit_files(spec, frame, "merge", commit)
-        dt = self._writable(spec)
+        dt = self._writable(spec, self.delta_table(name))
         if frame.is_empty():
             return WriteResult(spec.name, dt.version(), 0, "merge")
         conditions = [f"t.`{c}` = s.`{c}`" for c in spec.primary_key]
@@ -238,9 +238,8 @@ class Lakehouse:
             custom_metadata=(commit or CommitInfo()).to_metadata(operation, rows)
         )
 
-    def _writable(self, spec: TableSpec) -> DeltaTable:
+    def _writable(self, spec: TableSpec, dt: DeltaTable) -> DeltaTable:
         """The existing table, with its schema brought to the catalog's (additive only)."""
-        dt = self.delta_table(spec.name)
         expected = _delta_schema(spec)
         current = {f.name: f for f in dt.schema().fields}
         wanted = {f.name: f for f in expected.fields}
@@ -282,11 +281,10 @@ class Lakehouse:
             return self._write_with_delta_rs(spec, frame, operation, mode, partition, properties)
         table_path = Path(self.table_uri(spec.name))
         actions = write_data_files(frame, table_path, spec.partition_by) if len(frame) else []
-        schema = _delta_schema(spec)
         if not self.exists(spec.name):
             create_table_with_add_actions(
                 str(table_path),
-                schema,
+                _delta_schema(spec),
                 actions,
                 mode="append",
                 partition_by=list(spec.partition_by) or None,
@@ -296,20 +294,21 @@ class Lakehouse:
                 storage_options=self.storage_options,
                 commit_properties=properties,
             )
-        else:
-            dt = self._writable(spec)
-            filters = None
-            if partition:
-                filters = [(c, "=", partition_value_string(v)) for c, v in partition.items()]
-            dt.create_write_transaction(
-                actions,
-                mode=mode,
-                schema=dt.schema(),
-                partition_by=list(spec.partition_by) or None,
-                partition_filters=filters,
-                commit_properties=properties,
-            )
-        return WriteResult(spec.name, self.delta_table(spec.name).version(), len(frame), operation)
+            return WriteResult(spec.name, 0, len(frame), operation)
+        dt = self._writable(spec, self.delta_table(spec.name))
+        filters = None
+        if partition:
+            filters = [(c, "=", partition_value_string(v)) for c, v in partition.items()]
+        dt.create_write_transaction(
+            actions,
+            mode=mode,
+            schema=dt.schema(),
+            partition_by=list(spec.partition_by) or None,
+            partition_filters=filters,
+            commit_properties=properties,
+        )
+        dt.update_incremental()  # the transaction does not advance this handle's snapshot
+        return WriteResult(spec.name, dt.version(), len(frame), operation)
 
     def _write_with_delta_rs(
         self,
@@ -322,7 +321,7 @@ class Lakehouse:
     ) -> WriteResult:
         exists = self.exists(spec.name)
         if exists:
-            self._writable(spec)
+            self._writable(spec, self.delta_table(spec.name))
         predicate = None
         if partition:
             predicate = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in partition.items())
@@ -345,7 +344,7 @@ class Lakehouse:
     ) -> WriteResult:
         if not self.exists(spec.name):
             return self._commit_files(spec, frame, "replace", commit)
-        self._writable(spec)
+        self._writable(spec, self.delta_table(spec.name))
         outside = pl.SQLContext(frame=frame).execute(
             f"SELECT COUNT(*) AS n FROM frame WHERE NOT ({predicate})", eager=True
         )["n"][0]
