@@ -32,7 +32,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_lakehouse.py
 
 ui: setup
-	mkdir -p .scorehouse/dagster
+	mkdir -p .scorehouse/dagster && touch .scorehouse/dagster/dagster.yaml
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.scorehouse/dagster} $(BIN)/dagster dev -w workspace.yaml
 
 ## Regenerate the lock file after changing dependencies in pyproject.toml.

@@ -18,6 +18,8 @@ def dagster_home() -> str:
     """``DAGSTER_HOME``, defaulting to ``SCOREHOUSE_HOME/dagster`` (created if needed)."""
     home = os.environ.get("DAGSTER_HOME") or str(config.scorehouse_home() / "dagster")
     os.makedirs(home, exist_ok=True)
+    # An empty dagster.yaml: the defaults (SQLite storage in this folder), stated explicitly.
+    open(os.path.join(home, "dagster.yaml"), "a").close()
     os.environ["DAGSTER_HOME"] = home
     return home
 
