@@ -41,6 +41,20 @@ def query(
     if version is not None and len(tables) > 1:
         raise ValueError(f"--version applies to one table; the query names {tables} (use --as-of)")
     con = duckdb.connect()
+    try:
+        return _run(lake, con, sql, tables, version, as_of)
+    finally:
+        con.close()  # release DuckDB's scan threads before the Arrow datasets go away
+
+
+def _run(
+    lake: Lakehouse,
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    tables: list[str],
+    version: int | None,
+    as_of: datetime | None,
+) -> pa.Table:
     for name in tables:
         dt = lake.delta_table(name)
         if as_of is not None:
