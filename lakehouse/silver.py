@@ -14,6 +14,7 @@ import polars as pl
 from lakehouse.catalog import TableSpec
 from lakehouse.landing import LANDING_SOURCES
 from lakehouse.tables import (
+    SILVER_CUSTOMER_HISTORY,
     SILVER_CUSTOMERS,
     SILVER_INVOICES,
     SILVER_PAYMENTS,
@@ -51,6 +52,7 @@ SILVER_FLOWS: dict[str, SilverFlow] = {
     flow.silver.name: flow
     for flow in (
         SilverFlow(SILVER_CUSTOMERS, "customers"),
+        SilverFlow(SILVER_CUSTOMER_HISTORY, "customers"),
         SilverFlow(
             SILVER_SUBSCRIPTION_EVENTS,
             "subscription_events",

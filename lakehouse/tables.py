@@ -4,6 +4,8 @@
   lineage (``_source_file``, ``_batch_id``, ``_ingested_at``), partitioned by ``_batch_date``
   (the landing day), so re-ingesting a day replaces exactly that day.
 * ``silver.*``: typed, deduplicated, merged current state (entities) or facts (events, usage).
+* ``features.*``: one row per active customer per day (``lakehouse/features.py``).
+* ``labels.churn``: matured 30-day churn outcomes (``lakehouse/labels.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import polars as pl
 
 from lakehouse.catalog import Catalog, TableSpec
+from lakehouse.features import CHURN_V1_FEATURES, FEATURE_TABLES
 from lakehouse.ingest import AUDIT_COLUMNS
+from lakehouse.labels import LABELS_CHURN
 from lakehouse.landing import LANDING_SOURCES, TIMESTAMP, LandingSource
 
 
@@ -36,6 +40,12 @@ SILVER_CUSTOMERS = TableSpec(
     description="Current profile of every customer (latest version by updated_at).",
     primary_key=("customer_id",),
     version_column="updated_at",
+)
+SILVER_CUSTOMER_HISTORY = TableSpec(
+    name="silver.customer_history",
+    schema={**_contract["customers"], **_lineage},
+    description="Every version of every customer profile, for as-of (point-in-time) lookups.",
+    primary_key=("customer_id", "updated_at"),
 )
 SILVER_SUBSCRIPTION_EVENTS = TableSpec(
     name="silver.subscription_events",
@@ -76,6 +86,7 @@ SILVER = {
     spec.name: spec
     for spec in (
         SILVER_CUSTOMERS,
+        SILVER_CUSTOMER_HISTORY,
         SILVER_SUBSCRIPTION_EVENTS,
         SILVER_USAGE_DAILY,
         SILVER_INVOICES,
@@ -84,6 +95,56 @@ SILVER = {
     )
 }
 
-CATALOG = Catalog([*BRONZE.values(), *SILVER.values()])
+ML_TRAINING_SET = TableSpec(
+    name="ml.training_set",
+    schema={
+        "customer_id": pl.String(),
+        "as_of_date": pl.Date(),
+        "event_timestamp": TIMESTAMP,
+        "churned_30d": pl.Int64(),
+        **CHURN_V1_FEATURES,
+    },
+    description="Point-in-time training rows: labels.churn joined to feature service churn_v1.",
+    primary_key=("customer_id", "as_of_date"),
+)
+ML_MODEL_DECISIONS = TableSpec(
+    name="ml.model_decisions",
+    schema={
+        "decision_id": pl.String(),
+        "decided_at": TIMESTAMP,
+        "model_name": pl.String(),
+        "challenger_version": pl.String(),
+        "champion_version": pl.String(),
+        "decision": pl.String(),
+        "reason": pl.String(),
+        "challenger_roc_auc": pl.Float64(),
+        "champion_roc_auc": pl.Float64(),
+        "challenger_calibration_error": pl.Float64(),
+        "dagster_run_id": pl.String(),
+    },
+    description="Every champion/challenger decision (promote, reject, rollback) and its reason.",
+    primary_key=("decision_id",),
+    append_only=True,
+)
 
-__all__ = ["BRONZE", "CATALOG", "SILVER", "TIMESTAMP", "bronze_spec"]
+CATALOG = Catalog(
+    [
+        *BRONZE.values(),
+        *SILVER.values(),
+        *FEATURE_TABLES.values(),
+        LABELS_CHURN,
+        ML_TRAINING_SET,
+        ML_MODEL_DECISIONS,
+    ]
+)
+
+__all__ = [
+    "BRONZE",
+    "CATALOG",
+    "FEATURE_TABLES",
+    "LABELS_CHURN",
+    "ML_MODEL_DECISIONS",
+    "ML_TRAINING_SET",
+    "SILVER",
+    "bronze_spec",
+]
