@@ -13,7 +13,6 @@ partitions it needs (the chunk plus 89 days of history), so memory grows with cu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -112,13 +111,6 @@ class FeatureBatch:
 
     days: list[date]
     tables: dict[str, pl.DataFrame]
-
-
-def day_chunks(days: list[date], size: int) -> Iterator[list[date]]:
-    """Consecutive days in chunks of at most ``size``."""
-    ordered = sorted(days)
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
 
 
 def build_features(

@@ -40,10 +40,9 @@ def as_of_for(matured_on: date) -> date:
     return matured_on - timedelta(days=HORIZON_DAYS - 1)
 
 
-def build_labels(lake: Lakehouse, matured_on: list[date]) -> pl.DataFrame:
-    """Labels of the as-of dates that mature on each of ``matured_on``, sorted by date and id."""
-    as_of = sorted(as_of_for(day) for day in matured_on)
-    last = max(matured_on)
+def build_labels(lake: Lakehouse, as_of: list[date]) -> pl.DataFrame:
+    """Labels of the ``as_of`` dates (each must have matured), sorted by date and customer id."""
+    last = max(as_of) + timedelta(days=HORIZON_DAYS - 1)
     cancels = (
         lake.scan("silver.subscription_events")
         .filter((pl.col("event_type") == "cancel") & (pl.col("event_date") <= last))

@@ -111,7 +111,10 @@ class Lakehouse:
         predicate: str | None = None,
         commit: CommitInfo | None = None,
     ) -> WriteResult:
-        """Atomically replace one partition's rows (or those matching a predicate) with ``frame``.
+        """Atomically replace partitions' rows (or those matching a predicate) with ``frame``.
+
+        ``partition`` maps partition columns to a value, or to a collection of values to
+        replace several partitions in one commit.
 
         Readers see either the old rows or the new ones, never both or neither. Re-running the
         same replace is idempotent. Every row of ``frame`` must belong to the partition or match
@@ -298,7 +301,10 @@ class Lakehouse:
         dt = self._writable(spec, self.delta_table(spec.name))
         filters = None
         if partition:
-            filters = [(c, "=", partition_value_string(v)) for c, v in partition.items()]
+            filters = [
+                (c, "in", [partition_value_string(v) for v in values])
+                for c, values in _partition_values(partition).items()
+            ]
         dt.create_write_transaction(
             actions,
             mode=mode,
@@ -324,7 +330,10 @@ class Lakehouse:
             self._writable(spec, self.delta_table(spec.name))
         predicate = None
         if partition:
-            predicate = " AND ".join(f"`{c}` = {_sql_literal(v)}" for c, v in partition.items())
+            predicate = " AND ".join(
+                f"`{c}` IN ({', '.join(_sql_literal(v) for v in values)})"
+                for c, values in _partition_values(partition).items()
+            )
         write_deltalake(
             self.table_uri(spec.name),
             frame.to_arrow(),
@@ -373,11 +382,12 @@ class Lakehouse:
                 f"{spec.name}: replace partition must name partition columns "
                 f"{list(spec.partition_by)}, got {list(partition)}"
             )
-        for column, value in partition.items():
-            outside = frame.filter(pl.col(column) != value).height
+        for column, values in _partition_values(partition).items():
+            outside = frame.filter(~pl.col(column).is_in(values)).height
             if outside:
+                expected = f"!= {values[0]!r}" if len(values) == 1 else f"not in {values!r}"
                 raise LakehouseError(
-                    f"{spec.name}: {outside} of {len(frame)} rows have {column} != {value!r} "
+                    f"{spec.name}: {outside} of {len(frame)} rows have {column} {expected} "
                     "(rule: rows must belong to the partition they replace); nothing written"
                 )
 
@@ -399,6 +409,14 @@ class Lakehouse:
                 f"{name}: version {dt.version()} refers to {len(missing)} data files that were "
                 f"vacuumed (e.g. {missing[0]}); it can no longer be read"
             )
+
+
+def _partition_values(partition: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``{column: value or collection of values}`` → ``{column: [values]}``."""
+    return {
+        column: sorted(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        for column, value in partition.items()
+    }
 
 
 def _delta_schema(spec: TableSpec) -> Schema:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from orchestration.features.assets import churn_labels, customer_features
 from orchestration.ingest.assets import bronze_assets, silver_assets
-from orchestration.ingest.schedules import daily_ingest_job, daily_ingest_schedule
 from orchestration.resources import default_resources
+from orchestration.schedules import daily_pipeline_job, daily_pipeline_schedule
 from orchestration.sources.assets import simulated_landing
 
 defs = Definitions(
-    assets=[simulated_landing, *bronze_assets, *silver_assets],
-    jobs=[daily_ingest_job],
-    schedules=[daily_ingest_schedule],
+    assets=[simulated_landing, *bronze_assets, *silver_assets, customer_features, churn_labels],
+    jobs=[daily_pipeline_job],
+    schedules=[daily_pipeline_schedule],
     resources=default_resources(),
 )

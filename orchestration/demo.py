@@ -43,7 +43,7 @@ def run_demo() -> None:
         flush=True,
     )
     started = time.perf_counter()
-    job = defs.get_job_def("daily_ingest")
+    job = defs.get_job_def("daily_pipeline")
     result = job.execute_in_process(
         instance=DagsterInstance.get(),
         tags={
@@ -54,7 +54,7 @@ def run_demo() -> None:
     if not result.success:
         raise RuntimeError(f"demo run {result.run_id} failed")
     print(
-        f"[scorehouse demo] daily_ingest done in {time.perf_counter() - started:.0f}s "
+        f"[scorehouse demo] daily_pipeline done in {time.perf_counter() - started:.0f}s "
         f"(run {result.run_id})",
         flush=True,
     )

@@ -61,3 +61,14 @@ def test_append_only_table_refuses_replace_and_merge(lake: Lakehouse) -> None:
         lake.replace("test.audit_log", log)
     with pytest.raises(LakehouseError, match="append-only"):
         lake.merge("test.audit_log", log)
+
+
+def test_replace_several_partitions_in_one_commit(lake: Lakehouse) -> None:
+    D3 = date(2025, 1, 3)
+    lake.append("test.events", pl.concat([events([1], D1), events([2], D2), events([3], D3)]))
+    fresh = pl.concat([events([10], D1), events([20, 21], D2)])
+    lake.replace("test.events", fresh, partition={"day": [D1, D2]})
+    assert lake.version("test.events") == 1
+    assert sorted(lake.read("test.events")["event_id"].to_list()) == [3, 10, 20, 21]
+    with pytest.raises(LakehouseError, match=r"1 of 1 rows have day not in"):
+        lake.replace("test.events", events([9], D3), partition={"day": [D1, D2]})
