@@ -11,6 +11,12 @@ import os
 import time
 from datetime import timedelta
 
+from dagster import DagsterInstance
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
 from lakehouse import config
 
 
@@ -25,15 +31,8 @@ def dagster_home() -> str:
 
 
 def run_demo() -> None:
-    """Materialize the daily ingest job over the whole simulated range as one run."""
+    """The daily pipeline over the whole simulated range as one run, then the training set."""
     dagster_home()
-    from dagster import DagsterInstance
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
-
-    from orchestration.definitions import defs
     from orchestration.settings import WORLD
 
     first, last = WORLD.start_date, WORLD.start_date + timedelta(days=WORLD.days - 1)
@@ -42,19 +41,29 @@ def run_demo() -> None:
         f"({first}..{last}), seed {WORLD.seed}; home {config.scorehouse_home()}",
         flush=True,
     )
-    started = time.perf_counter()
-    job = defs.get_job_def("daily_pipeline")
-    result = job.execute_in_process(
-        instance=DagsterInstance.get(),
-        tags={
+    instance = DagsterInstance.get()
+    run_job(
+        instance,
+        "daily_pipeline",
+        {
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         },
     )
+    run_job(instance, "build_training_set", {})
+
+
+def run_job(instance: DagsterInstance, name: str, tags: dict[str, str]) -> None:
+    """Execute one job of the definitions in-process; raise if it fails."""
+    from orchestration.definitions import defs
+
+    started = time.perf_counter()
+    print(f"[scorehouse demo] {name} …", flush=True)
+    result = defs.get_job_def(name).execute_in_process(instance=instance, tags=tags)
     if not result.success:
-        raise RuntimeError(f"demo run {result.run_id} failed")
+        raise RuntimeError(f"demo job {name} failed (run {result.run_id})")
     print(
-        f"[scorehouse demo] daily_pipeline done in {time.perf_counter() - started:.0f}s "
+        f"[scorehouse demo] {name} done in {time.perf_counter() - started:.0f}s "
         f"(run {result.run_id})",
         flush=True,
     )

@@ -6,7 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from dagster import ConfigurableResource
+from feast import FeatureStore
 
+from feature_repo.config import apply, feature_store
 from lakehouse import config
 from lakehouse.simulator import SimulationConfig
 from lakehouse.storage import Lakehouse
@@ -31,6 +33,22 @@ class LandingResource(ConfigurableResource):
         return Path(self.path) if self.path else config.landing_dir()
 
 
+class FeatureStoreResource(ConfigurableResource):
+    """The Feast store of ``feature_repo/`` with its state under ``SCOREHOUSE_HOME``.
+
+    ``lakehouse_uri`` empty: the same lakehouse as ``LakehouseResource``'s default.
+    """
+
+    lakehouse_uri: str = ""
+
+    def get(self) -> FeatureStore:
+        return feature_store(self.lakehouse_uri or None)
+
+    def apply(self) -> None:
+        """Register the repo's entities, views and services (``feast apply``)."""
+        apply(self.lakehouse_uri or None)
+
+
 class SimulatorResource(ConfigurableResource):
     """The simulated world (defaults: ``SCOREHOUSE_SIM_*``); day 0 is ``SCOREHOUSE_START_DATE``."""
 
@@ -51,4 +69,5 @@ def default_resources() -> dict[str, ConfigurableResource]:
         "lakehouse": LakehouseResource(),
         "landing": LandingResource(),
         "simulator": SimulatorResource(),
+        "feature_store": FeatureStoreResource(),
     }

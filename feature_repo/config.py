@@ -1,0 +1,44 @@
+"""The feature store for the current ``SCOREHOUSE_HOME`` (any home, not only the default).
+
+``feature_store.yaml`` holds the embedded defaults for the plain ``feast`` CLI run in this
+folder. Python code calls ``feature_store()``, which uses the same settings with the registry,
+the SQLite online store and the lakehouse root placed under the current home.
+"""
+
+import sys
+from pathlib import Path
+
+import yaml
+from feast import FeatureStore, RepoConfig
+
+from lakehouse import config
+
+REPO_PATH = Path(__file__).resolve().parent
+
+
+def repo_config(lakehouse_uri: str | None = None) -> RepoConfig:
+    """``feature_store.yaml`` with state under ``SCOREHOUSE_HOME``; sources under the lakehouse."""
+    raw = yaml.safe_load((REPO_PATH / "feature_store.yaml").read_text())
+    feast_dir = config.scorehouse_home() / "feast"
+    feast_dir.mkdir(parents=True, exist_ok=True)
+    raw["registry"] = str(feast_dir / "registry.db")
+    raw["online_store"]["path"] = str(feast_dir / "online_store.db")
+    raw["offline_store"]["lakehouse_uri"] = lakehouse_uri or config.lakehouse_uri()
+    repo = RepoConfig(**raw)
+    repo.repo_path = REPO_PATH
+    return repo
+
+
+def feature_store(lakehouse_uri: str | None = None) -> FeatureStore:
+    """A ``FeatureStore`` over this repo for the current ``SCOREHOUSE_HOME``."""
+    return FeatureStore(repo_path=str(REPO_PATH), config=repo_config(lakehouse_uri))
+
+
+def apply(lakehouse_uri: str | None = None) -> None:
+    """``feast apply`` of this repo's definitions (what the CLI does, for any home)."""
+    from feast.repo_operations import apply_total
+
+    # Feast imports the repo's files as top-level modules, as its CLI does from this folder.
+    if str(REPO_PATH) not in sys.path:
+        sys.path.insert(0, str(REPO_PATH))
+    apply_total(repo_config(lakehouse_uri), REPO_PATH, skip_source_validation=False)

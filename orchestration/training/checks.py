@@ -1,0 +1,144 @@
+"""Great Expectations suites as Dagster asset checks on silver tables and ``ml.training_set``.
+
+Each validated table gets one multi-asset check running its suite once and reporting two
+checks: ``gx_critical`` (blocking: when a critical expectation fails, assets downstream of the
+table in the same run — training — do not run) and ``gx_warning`` (severity WARN, reported
+only). Metadata: every expectation's outcome (observed value, unexpected count and percent), the
+failures with a sample of bad rows, the table versions compared, and the Data Docs page.
+"""
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import date
+
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetChecksDefinition,
+    AssetKey,
+    MetadataValue,
+    multi_asset_check,
+)
+
+from models.quality import CRITICAL, SUITES, WARNING, build_input, validate
+from models.quality.inputs import ValidationInput
+from models.quality.runner import ValidationReport
+from orchestration.metadata import markdown_table
+from orchestration.resources import LakehouseResource
+
+SILVER_TABLES = ("silver.customers", "silver.usage_daily", "silver.payments", "silver.tickets")
+TRAINING_SET_TABLE = "ml.training_set"
+CHECKS = {CRITICAL: "gx_critical", WARNING: "gx_warning"}
+SEVERITY = {CRITICAL: AssetCheckSeverity.ERROR, WARNING: AssetCheckSeverity.WARN}
+RESULT_COLUMNS = ("ok", "expectation", "column", "observed", "unexpected", "unexpected_%")
+
+
+def _partition_end(context: AssetCheckExecutionContext) -> date | None:
+    """Last day of the partition range this run builds, if the run is partitioned."""
+    try:
+        return date.fromisoformat(context.op_execution_context.partition_key_range.end)
+    except Exception:  # unpartitioned run: Dagster raises a check error, not a typed one
+        return None
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _metadata(report: ValidationReport, batch: ValidationInput, severity: str) -> dict:
+    outcomes = report.of(severity)
+    failed = [o for o in outcomes if not o.success]
+    table = pl.DataFrame(
+        [
+            {
+                "ok": "✅" if o.success else "❌",
+                "expectation": o.expectation.removeprefix("expect_"),
+                "column": o.column or "",
+                "observed": _short(o.observed if o.error is None else f"error: {o.error}"),
+                "unexpected": "" if o.unexpected_count is None else str(o.unexpected_count),
+                "unexpected_%": ""
+                if o.unexpected_percent is None
+                else f"{o.unexpected_percent:.3g}",
+            }
+            for o in sorted(outcomes, key=lambda o: o.success)
+        ],
+        schema=dict.fromkeys(RESULT_COLUMNS, pl.String),
+    )
+    metadata = {
+        "table_version": batch.table_version,
+        "rows": report.rows,
+        "expectations": len(outcomes),
+        "failed_expectations": len(failed),
+        "results": MetadataValue.md(markdown_table(table)),
+        "failures": MetadataValue.json([asdict(o) for o in failed]),
+        "notes": "; ".join(batch.notes) or "none",
+    }
+    if batch.previous_version is not None:
+        metadata["previous_version"] = batch.previous_version
+        metadata["previous_rows"] = batch.previous_rows
+    if report.docs_page is not None:
+        metadata["data_docs"] = MetadataValue.path(str(report.docs_page))
+    return metadata
+
+
+def gx_check(table: str) -> AssetChecksDefinition:
+    """The blocking + warning GX checks of one table's asset (key = table name split on '.')."""
+    key = AssetKey(table.split("."))
+    suite_of = SUITES[table]
+
+    @multi_asset_check(
+        name=f"{table.replace('.', '_')}_gx",
+        specs=[
+            AssetCheckSpec(
+                CHECKS[CRITICAL],
+                asset=key,
+                blocking=True,
+                description=f"GX suite of {table}, critical expectations (blocks downstream).",
+            ),
+            AssetCheckSpec(
+                CHECKS[WARNING],
+                asset=key,
+                description=f"GX suite of {table}, warning expectations (reported only).",
+            ),
+        ],
+        compute_kind="great_expectations",
+    )
+    def _check(
+        context: AssetCheckExecutionContext, lakehouse: LakehouseResource
+    ) -> Iterator[AssetCheckResult]:
+        suite = suite_of()
+        try:
+            batch = build_input(
+                lakehouse.get(), suite, run_id=context.run_id, partition_end=_partition_end(context)
+            )
+        except ValueError as exc:  # the table was never written: nothing can pass
+            for severity, name in CHECKS.items():
+                yield AssetCheckResult(
+                    check_name=name,
+                    asset_key=key,
+                    passed=False,
+                    severity=SEVERITY[severity],
+                    metadata={"error": str(exc)},
+                )
+            return
+        report = validate(suite, batch.frame, batch.parameters)
+        for severity, name in CHECKS.items():
+            failed = [o.expectation for o in report.of(severity) if not o.success]
+            context.log.info(f"{table} {name}: {len(failed)} failed {failed[:10]}")
+            yield AssetCheckResult(
+                check_name=name,
+                asset_key=key,
+                passed=report.passed(severity),
+                severity=SEVERITY[severity],
+                metadata=_metadata(report, batch, severity),
+            )
+
+    return _check
+
+
+silver_checks = [gx_check(table) for table in SILVER_TABLES]
+training_set_check = gx_check(TRAINING_SET_TABLE)
