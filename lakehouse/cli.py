@@ -4,6 +4,7 @@ scorehouse demo                 simulate a SaaS world and build every table (emb
 scorehouse tables               each table: version, rows, size, last commit
 scorehouse history TABLE        the table's commits with their metadata
 scorehouse query "SQL" [--version N | --as-of TS]
+scorehouse serve                Feast feature server on loopback (online features over HTTP)
 scorehouse optimize TABLE       compact small files (time travel stays intact)
 scorehouse vacuum TABLE         delete expired files (dry run unless --apply)
 """
@@ -64,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     optimize = sub.add_parser("optimize", help="compact a table's small files")
     optimize.add_argument("table")
     optimize.set_defaults(run=_optimize)
+
+    serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=6566)
+    serve.set_defaults(run=_serve)
 
     vacuum = sub.add_parser("vacuum", help="delete files older than the table's retention")
     vacuum.add_argument("table")
@@ -160,6 +166,14 @@ def _optimize(args: argparse.Namespace) -> int:
     from lakehouse.maintenance import optimize
 
     print(json.dumps(optimize(Lakehouse(), args.table), indent=2, default=str))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from feature_repo.config import feature_store
+
+    print(f"Feast feature server on http://{args.host}:{args.port} (POST /get-online-features)")
+    feature_store().serve(host=args.host, port=args.port, type_="http", no_access_log=True)
     return 0
 
 

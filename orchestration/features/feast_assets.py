@@ -55,21 +55,25 @@ def feast_registry(feature_store: FeatureStoreResource) -> MaterializeResult:
     deps=_FEATURE_KEYS,
     description=(
         "Latest feature values in the SQLite online store: `feast apply` (idempotent, so a new "
-        "view is never missed) then `feast materialize-incremental` up to the partition day."
+        "view is never missed) then `feast materialize` of the partition days' feature rows."
     ),
     kinds={"feast", "sqlite"},
 )
 def feast_online_store(
     context: AssetExecutionContext, feature_store: FeatureStoreResource
 ) -> MaterializeResult:
-    last = partition_days(context)[-1]
-    # Rows of feature day d carry event_timestamp = d + 1 00:00; include that instant.
-    end = datetime.combine(last + timedelta(days=1), time(0, 1), tzinfo=UTC)
+    days = partition_days(context)
+    # Rows of feature day d carry event_timestamp = d + 1 00:00: the window of the run's days is
+    # (first 00:00, last + 1 00:01]. An explicit window (rather than Feast's "since the last
+    # run") keeps backfills and re-runs of a day correct.
+    start = datetime.combine(days[0], time(0, 0), tzinfo=UTC)
+    end = datetime.combine(days[-1] + timedelta(days=1), time(0, 1), tzinfo=UTC)
     feature_store.apply()
     store = feature_store.get()
-    store.materialize_incremental(end_date=end)
+    store.materialize(start_date=start, end_date=end)
     return MaterializeResult(
         metadata={
+            "materialized_from": start.isoformat(),
             "materialized_until": end.isoformat(),
             "online_store": MetadataValue.path(str(store.config.online_store.path)),
         }
