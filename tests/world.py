@@ -29,6 +29,7 @@ def run_days(
     seed: int = 3,
     first: date | None = None,
     assets: list[AssetsDefinition] | None = None,
+    extra_resources: dict[str, object] | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize ``assets`` (default: ingest + features) over ``days`` days from the start."""
     start = first or WORLD.start_date
@@ -37,6 +38,7 @@ def run_days(
         "lakehouse": LakehouseResource(uri=str(root / "lake")),
         "landing": LandingResource(path=str(root / "landing")),
         "simulator": SimulatorResource(customers=customers, days=days, seed=seed),
+        **(extra_resources or {}),
     }
     return materialize(
         assets if assets is not None else [*INGEST_ASSETS, *FEATURE_ASSETS],
