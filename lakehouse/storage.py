@@ -13,7 +13,7 @@ metadata (operation, row count, code version, Dagster run id, asset key, partiti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 from deltalake import DeltaTable, Field, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
-from deltalake.transaction import CommitProperties, create_table_with_add_actions
+from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
 from lakehouse import config
 from lakehouse._files import partition_value_string, write_data_files
@@ -101,6 +101,27 @@ class Lakehouse:
         spec = self.catalog[name]
         frame = spec.conform(frame)
         return self._commit_files(spec, frame, "append", commit)
+
+    def append_batches(
+        self, name: str, frames: Iterable[pl.DataFrame], *, commit: CommitInfo | None = None
+    ) -> WriteResult:
+        """Append a stream of frames as ONE commit: each frame's files are written as it
+        arrives (memory holds one frame), and nothing is visible until all of them are.
+
+        If the stream raises, no commit happens and the table is unchanged.
+        """
+        spec = self.catalog[name]
+        if self._remote:  # delta-rs writes a stream of record batches in one commit itself
+            frames = list(frames)
+            return self.append(name, pl.concat(frames) if frames else _empty(spec), commit=commit)
+        table_path = Path(self.table_uri(spec.name))
+        actions, rows = [], 0
+        for frame in frames:
+            conformed = spec.conform(frame)
+            if len(conformed):
+                actions += write_data_files(conformed, table_path, spec.partition_by)
+                rows += len(conformed)
+        return self._commit_actions(spec, actions, rows, "append", commit)
 
     def replace(
         self,
@@ -277,13 +298,28 @@ class Lakehouse:
 
         ``partition=None`` appends; a mapping replaces that partition (``{}``: the whole table).
         """
-        properties = self._commit_properties(commit, operation, len(frame))
-        mode = "append" if partition is None else "overwrite"
         if self._remote:
             # Object stores: delta-rs writes and commits the files itself.
+            properties = self._commit_properties(commit, operation, len(frame))
+            mode = "append" if partition is None else "overwrite"
             return self._write_with_delta_rs(spec, frame, operation, mode, partition, properties)
         table_path = Path(self.table_uri(spec.name))
         actions = write_data_files(frame, table_path, spec.partition_by) if len(frame) else []
+        return self._commit_actions(spec, actions, len(frame), operation, commit, partition)
+
+    def _commit_actions(
+        self,
+        spec: TableSpec,
+        actions: list[AddAction],
+        rows: int,
+        operation: str,
+        commit: CommitInfo | None,
+        partition: Mapping[str, Any] | None = None,
+    ) -> WriteResult:
+        """Commit written files: append, or replace ``partition`` (``{}``: the whole table)."""
+        properties = self._commit_properties(commit, operation, rows)
+        mode = "append" if partition is None else "overwrite"
+        table_path = Path(self.table_uri(spec.name))
         if not self.exists(spec.name):
             create_table_with_add_actions(
                 str(table_path),
@@ -297,7 +333,7 @@ class Lakehouse:
                 storage_options=self.storage_options,
                 commit_properties=properties,
             )
-            return WriteResult(spec.name, 0, len(frame), operation)
+            return WriteResult(spec.name, 0, rows, operation)
         dt = self._writable(spec, self.delta_table(spec.name))
         filters = None
         if partition:
@@ -314,7 +350,7 @@ class Lakehouse:
             commit_properties=properties,
         )
         dt.update_incremental()  # the transaction does not advance this handle's snapshot
-        return WriteResult(spec.name, dt.version(), len(frame), operation)
+        return WriteResult(spec.name, dt.version(), rows, operation)
 
     def _write_with_delta_rs(
         self,
@@ -409,6 +445,10 @@ class Lakehouse:
                 f"{name}: version {dt.version()} refers to {len(missing)} data files that were "
                 f"vacuumed (e.g. {missing[0]}); it can no longer be read"
             )
+
+
+def _empty(spec: TableSpec) -> pl.DataFrame:
+    return pl.DataFrame(schema=spec.polars_schema)
 
 
 def _partition_values(partition: Mapping[str, Any]) -> dict[str, list[Any]]:

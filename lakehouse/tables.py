@@ -127,6 +127,80 @@ ML_MODEL_DECISIONS = TableSpec(
     append_only=True,
 )
 
+ML_SCORING_RUNS = TableSpec(
+    name="ml.scoring_runs",
+    schema={
+        "scoring_run_id": pl.String(),
+        "as_of_date": pl.Date(),
+        "dagster_run_id": pl.String(),
+        "partition": pl.String(),
+        "model_name": pl.String(),
+        "model_version": pl.String(),
+        "feature_service": pl.String(),
+        "source_versions": pl.String(),
+        "predictions_version": pl.Int64(),
+        "explanations_version": pl.Int64(),
+        "rows": pl.Int64(),
+        "started_at": TIMESTAMP,
+        "finished_at": TIMESTAMP,
+        "code_version": pl.String(),
+    },
+    description=(
+        "One row per completed scoring run. The current predictions of an as-of date are those "
+        "of its latest run here; earlier runs stay in ml.predictions as the audit record."
+    ),
+    primary_key=("scoring_run_id",),
+    append_only=True,
+)
+ML_PREDICTIONS = TableSpec(
+    name="ml.predictions",
+    schema={
+        "prediction_id": pl.String(),
+        "scoring_run_id": pl.String(),
+        "customer_id": pl.String(),
+        "as_of_date": pl.Date(),
+        "event_timestamp": TIMESTAMP,
+        "score": pl.Float64(),
+        "risk_band": pl.String(),
+        "decision": pl.String(),
+        "missing_feature_count": pl.Int64(),
+        "reason_codes": pl.List(pl.String()),
+        "reason_features": pl.List(pl.String()),
+        "reason_values": pl.List(pl.Float64()),
+        "reason_contributions": pl.List(pl.Float64()),
+        "model_name": pl.String(),
+        "model_version": pl.String(),
+        "model_alias": pl.String(),
+        "model_sha256": pl.String(),
+        "feature_service": pl.String(),
+        "source_versions": pl.String(),
+        "training_set_version": pl.Int64(),
+        "dagster_run_id": pl.String(),
+        "partition": pl.String(),
+        "code_version": pl.String(),
+        "scored_at": TIMESTAMP,
+    },
+    description="Every churn score with its reasons, model, data versions and run (append-only).",
+    partition_by=("as_of_date",),
+    primary_key=("prediction_id", "as_of_date"),
+    append_only=True,
+)
+ML_PREDICTION_EXPLANATIONS = TableSpec(
+    name="ml.prediction_explanations",
+    schema={
+        "prediction_id": pl.String(),
+        "scoring_run_id": pl.String(),
+        "customer_id": pl.String(),
+        "as_of_date": pl.Date(),
+        "base_value": pl.Float64(),
+        **{f"shap__{name}": pl.Float64() for name in CHURN_V1_FEATURES},
+    },
+    description="Full SHAP vector (log-odds) and base value of every prediction (append-only).",
+    partition_by=("as_of_date",),
+    primary_key=("prediction_id", "as_of_date"),
+    append_only=True,
+)
+
 CATALOG = Catalog(
     [
         *BRONZE.values(),
@@ -135,6 +209,9 @@ CATALOG = Catalog(
         LABELS_CHURN,
         ML_TRAINING_SET,
         ML_MODEL_DECISIONS,
+        ML_SCORING_RUNS,
+        ML_PREDICTIONS,
+        ML_PREDICTION_EXPLANATIONS,
     ]
 )
 
@@ -144,6 +221,9 @@ __all__ = [
     "FEATURE_TABLES",
     "LABELS_CHURN",
     "ML_MODEL_DECISIONS",
+    "ML_PREDICTIONS",
+    "ML_PREDICTION_EXPLANATIONS",
+    "ML_SCORING_RUNS",
     "ML_TRAINING_SET",
     "SILVER",
     "bronze_spec",

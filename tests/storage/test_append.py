@@ -1,6 +1,7 @@
 from datetime import date
 
 import polars as pl
+import pytest
 from deltalake import DeltaTable
 
 from lakehouse.commit import CommitInfo
@@ -61,3 +62,24 @@ def test_empty_append_creates_an_empty_table(lake: Lakehouse) -> None:
     lake.append("test.events", events([], D1))
     assert lake.read("test.events").is_empty()
     assert lake.read("test.events").schema == events([], D1).schema
+
+
+def test_append_batches_is_one_commit(lake: Lakehouse) -> None:
+    frames = (events([i, i + 100], D1 if i % 2 else D2) for i in range(5))
+    result = lake.append_batches("test.events", frames)
+    assert (result.version, result.rows) == (0, 10)
+    assert lake.read("test.events").height == 10
+    assert len(lake.history("test.events")) == 1
+
+
+def test_a_failing_stream_commits_nothing(lake: Lakehouse) -> None:
+    lake.append("test.events", events([1], D1))
+
+    def frames():
+        yield events([2], D1)
+        raise RuntimeError("scoring failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        lake.append_batches("test.events", frames())
+    assert lake.version("test.events") == 0
+    assert lake.read("test.events")["event_id"].to_list() == [1]
