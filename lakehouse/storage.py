@@ -46,6 +46,42 @@ class WriteResult:
     operation: str
 
 
+class StagedAppend:
+    """Files written now, committed as one append when the ``with`` block ends without error."""
+
+    def __init__(self, lake: Lakehouse, spec: TableSpec, commit: CommitInfo | None) -> None:
+        self._lake, self._spec, self._commit = lake, spec, commit
+        self._actions: list[AddAction] = []
+        self._pending: list[pl.DataFrame] = []  # object stores: delta-rs writes on commit
+        self.rows = 0
+        self.result: WriteResult | None = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        conformed = self._spec.conform(frame)
+        if not len(conformed):
+            return
+        self.rows += len(conformed)
+        if self._lake._remote:
+            self._pending.append(conformed)
+        else:
+            path = Path(self._lake.table_uri(self._spec.name))
+            self._actions += write_data_files(conformed, path, self._spec.partition_by)
+
+    def __enter__(self) -> StagedAppend:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            return  # written files stay unreferenced; vacuum removes them
+        if self._lake._remote:
+            frame = pl.concat(self._pending) if self._pending else _empty(self._spec)
+            self.result = self._lake.append(self._spec.name, frame, commit=self._commit)
+        else:
+            self.result = self._lake._commit_actions(
+                self._spec, self._actions, self.rows, "append", self._commit
+            )
+
+
 class Lakehouse:
     """Delta tables of a catalog under one root URI (``SCOREHOUSE_LAKEHOUSE_URI``)."""
 
@@ -110,18 +146,19 @@ class Lakehouse:
 
         If the stream raises, no commit happens and the table is unchanged.
         """
-        spec = self.catalog[name]
-        if self._remote:  # delta-rs writes a stream of record batches in one commit itself
-            frames = list(frames)
-            return self.append(name, pl.concat(frames) if frames else _empty(spec), commit=commit)
-        table_path = Path(self.table_uri(spec.name))
-        actions, rows = [], 0
-        for frame in frames:
-            conformed = spec.conform(frame)
-            if len(conformed):
-                actions += write_data_files(conformed, table_path, spec.partition_by)
-                rows += len(conformed)
-        return self._commit_actions(spec, actions, rows, "append", commit)
+        with self.staged_append(name, commit=commit) as staged:
+            for frame in frames:
+                staged.write(frame)
+        assert staged.result is not None
+        return staged.result
+
+    def staged_append(self, name: str, *, commit: CommitInfo | None = None) -> StagedAppend:
+        """A context manager that writes frames as they come and commits them once on exit.
+
+        Leaving the block with an exception commits nothing. Nested staged appends commit in
+        reverse order of entry (the innermost first).
+        """
+        return StagedAppend(self, self.catalog[name], commit)
 
     def replace(
         self,
