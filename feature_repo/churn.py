@@ -1,8 +1,9 @@
 """Churn features: the customer entity, four daily feature views over the Delta feature tables,
 on-demand ratios, and the feature service ``churn_v1`` that models train and score with.
 
-Every view reads a ``features.*`` Delta table (``lakehouse/features.py`` builds them; one row
-per active customer per day, ``event_timestamp`` = midnight after the day it summarises).
+Every churn feature view reads a ``features.*`` Delta table (``lakehouse/features.py`` builds
+them; one row per active customer per day, ``event_timestamp`` = midnight after the day it
+summarises). ``customer_prediction`` serves the latest score and reasons of ``ml.predictions``.
 """
 
 from datetime import timedelta
@@ -10,7 +11,7 @@ from datetime import timedelta
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field
 from feast.on_demand_feature_view import on_demand_feature_view
-from feast.types import Float64, Int64, PrimitiveFeastType, String
+from feast.types import Array, Float64, Int64, PrimitiveFeastType, String, UnixTimestamp
 from feast.value_type import ValueType
 
 from lakehouse.feast_delta import DeltaSource
@@ -74,6 +75,30 @@ def customer_ratios(inputs: pd.DataFrame) -> pd.DataFrame:
     out["tickets_per_seat_30d"] = (inputs["tickets_30d"] / seats).where(seats > 0)
     return out.astype("float64")
 
+
+# What apps read: each customer's latest churn score with its reasons (ml.predictions). A
+# re-scored day has a newer scored_at, which wins the tie on event_timestamp.
+customer_prediction = FeatureView(
+    name="customer_prediction",
+    entities=[customer],
+    ttl=timedelta(days=7),
+    schema=[
+        Field(name="score", dtype=Float64),
+        Field(name="risk_band", dtype=String),
+        Field(name="decision", dtype=String),
+        Field(name="reason_codes", dtype=Array(String)),
+        Field(name="model_version", dtype=String),
+        Field(name="scored_at", dtype=UnixTimestamp),
+    ],
+    source=DeltaSource(
+        name="customer_prediction_source",
+        path="ml/predictions",
+        timestamp_field="event_timestamp",
+        created_timestamp_column="scored_at",
+    ),
+    online=True,
+    description="Latest churn score, risk band, decision and reason codes per customer.",
+)
 
 churn_v1 = FeatureService(
     name="churn_v1",

@@ -16,7 +16,7 @@ from lakehouse import config
 REPO_PATH = Path(__file__).resolve().parent
 
 
-def repo_config(lakehouse_uri: str | None = None) -> RepoConfig:
+def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = None) -> RepoConfig:
     """``feature_store.yaml`` with state under ``SCOREHOUSE_HOME``; sources under the lakehouse."""
     raw = yaml.safe_load((REPO_PATH / "feature_store.yaml").read_text())
     feast_dir = config.scorehouse_home() / "feast"
@@ -24,14 +24,25 @@ def repo_config(lakehouse_uri: str | None = None) -> RepoConfig:
     raw["registry"] = str(feast_dir / "registry.db")
     raw["online_store"]["path"] = str(feast_dir / "online_store.db")
     raw["offline_store"]["lakehouse_uri"] = lakehouse_uri or config.lakehouse_uri()
+    if pins:
+        # Sources are addressed by their path under the lakehouse: "features/customer_activity".
+        raw["offline_store"]["version_pins"] = {
+            name.replace(".", "/", 1): version for name, version in pins.items()
+        }
     repo = RepoConfig(**raw)
     repo.repo_path = REPO_PATH
     return repo
 
 
-def feature_store(lakehouse_uri: str | None = None) -> FeatureStore:
-    """A ``FeatureStore`` over this repo for the current ``SCOREHOUSE_HOME``."""
-    return FeatureStore(repo_path=str(REPO_PATH), config=repo_config(lakehouse_uri))
+def feature_store(
+    lakehouse_uri: str | None = None, pins: dict[str, int] | None = None
+) -> FeatureStore:
+    """A ``FeatureStore`` over this repo for the current ``SCOREHOUSE_HOME``.
+
+    ``pins`` (``layer.name`` → Delta version) makes offline retrieval read those tables at
+    those versions: scoring pins them at run start, replay pins the recorded ones.
+    """
+    return FeatureStore(repo_path=str(REPO_PATH), config=repo_config(lakehouse_uri, pins))
 
 
 def apply(lakehouse_uri: str | None = None) -> None:

@@ -4,6 +4,7 @@ scorehouse demo                 simulate a SaaS world and build every table (emb
 scorehouse tables               each table: version, rows, size, last commit
 scorehouse history TABLE        the table's commits with their metadata
 scorehouse query "SQL" [--version N | --as-of TS]
+scorehouse replay RUN_ID        recompute a scoring run from its recorded versions; exact or not
 scorehouse serve                Feast feature server on loopback (online features over HTTP)
 scorehouse optimize TABLE       compact small files (time travel stays intact)
 scorehouse vacuum TABLE         delete expired files (dry run unless --apply)
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     optimize = sub.add_parser("optimize", help="compact a table's small files")
     optimize.add_argument("table")
     optimize.set_defaults(run=_optimize)
+
+    replay = sub.add_parser("replay", help="recompute a scoring run and compare it exactly")
+    replay.add_argument("run_id", help="scoring run id, or a Dagster run id (all its days)")
+    replay.set_defaults(run=_replay)
 
     serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
     serve.add_argument("--host", default="127.0.0.1")
@@ -167,6 +172,26 @@ def _optimize(args: argparse.Namespace) -> int:
 
     print(json.dumps(optimize(Lakehouse(), args.table), indent=2, default=str))
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from feature_repo.config import feature_store
+    from models.registry import ModelRegistry
+    from models.replay import find_runs, replay_run
+
+    lake = Lakehouse()
+    registry = ModelRegistry()
+    status = 0
+    for record in find_runs(lake, args.run_id).iter_rows(named=True):
+        report = replay_run(lake, lambda pins: feature_store(pins=pins), registry, record)
+        if report.matches:
+            print(f"{report.scoring_run_id}: exact match ({report.rows} predictions)")
+        else:
+            status = 1
+            print(f"{report.scoring_run_id}: {len(report.differences)} differences")
+            for line in report.differences:
+                print(f"  - {line}")
+    return status
 
 
 def _serve(args: argparse.Namespace) -> int:

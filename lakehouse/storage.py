@@ -125,6 +125,11 @@ class Lakehouse:
                 ) from exc
             raise
 
+    def create_if_missing(self, name: str) -> None:
+        """Create the table empty (catalog schema and properties) unless it exists."""
+        if not self.exists(name):
+            self.append(name, _empty(self.catalog[name]))
+
     def version(self, name: str) -> int | None:
         """Latest version of the table, or None if it was never written."""
         return self.delta_table(name).version() if self.exists(name) else None

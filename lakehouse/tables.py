@@ -138,6 +138,7 @@ ML_SCORING_RUNS = TableSpec(
         "model_version": pl.String(),
         "feature_service": pl.String(),
         "source_versions": pl.String(),
+        "scoring_policy": pl.String(),
         "predictions_version": pl.Int64(),
         "explanations_version": pl.Int64(),
         "rows": pl.Int64(),

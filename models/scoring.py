@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -23,13 +23,15 @@ import polars as pl
 import xgboost as xgb
 from feast import FeatureStore
 
+from lakehouse.commit import CommitInfo
 from lakehouse.features import FEATURE_TABLES
 from lakehouse.landing import TIMESTAMP
 from lakehouse.storage import Lakehouse
-from lakehouse.tables import ML_PREDICTION_EXPLANATIONS, ML_PREDICTIONS
+from lakehouse.tables import ML_PREDICTION_EXPLANATIONS, ML_PREDICTIONS, ML_SCORING_RUNS
 from models.encoding import feature_matrix, feature_names
 from models.explain import TreeShapExplainer
 from models.reasons import Reason, load_catalogue, top_reasons
+from models.registry import CHAMPION, ModelRegistry
 
 ACTIVE_POPULATION_TABLE = "features.customer_account"
 
@@ -92,6 +94,13 @@ class ScoringRun:
     code_version: str
     source_versions: dict[str, int]
     scored_at: datetime
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    predictions: pl.DataFrame
+    explanations: pl.DataFrame
+    inputs: np.ndarray  # the encoded model inputs, rows in the same order
 
 
 def check_model_features(model: ScoringModel, store: FeatureStore) -> list[str]:
@@ -161,8 +170,8 @@ def score_chunks(
     explainer: TreeShapExplainer | None = None,
     catalogue: dict[str, Reason] | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """(predictions, explanations) frames per chunk of ``entities``, in entity order."""
+) -> Iterator[ScoredChunk]:
+    """Predictions, explanations and model inputs per chunk of ``entities``, in entity order."""
     names = feature_names()
     explainer = explainer or TreeShapExplainer(model.booster)
     catalogue = catalogue or load_catalogue()
@@ -173,7 +182,10 @@ def score_chunks(
         retrieved = pl.from_arrow(job.to_arrow())
         assert isinstance(retrieved, pl.DataFrame)
         matrix = feature_matrix(retrieved)
-        yield score_matrix(model, explainer, catalogue, retrieved, matrix, names, run, policy)
+        scored, explained = score_matrix(
+            model, explainer, catalogue, retrieved, matrix, names, run, policy
+        )
+        yield ScoredChunk(scored, explained, matrix)
         if on_chunk is not None:
             on_chunk(start + chunk.height, entities.height)
 
@@ -251,3 +263,118 @@ def current_predictions(lake: Lakehouse) -> pl.LazyFrame:
         .agg(pl.col("scoring_run_id").last())
     )
     return lake.scan("ml.predictions").join(latest, on=["as_of_date", "scoring_run_id"], how="semi")
+
+
+def load_model(
+    registry: ModelRegistry, *, alias: str = CHAMPION, version: str | None = None
+) -> ScoringModel:
+    """The model an alias points at (resolved now, once), or a given version."""
+    if version is None:
+        found = registry.alias(alias)
+        if found is None:
+            raise ScoringError(
+                f"no model version has the alias {alias!r} in model {registry.model_name}: train "
+                "and promote a model before scoring"
+            )
+    else:
+        found = registry.version(version)
+    tags = found.tags or {}
+    return ScoringModel(
+        name=registry.model_name,
+        version=str(found.version),
+        alias=alias if version is None else "",
+        booster=registry.load_booster(found.version),
+        feature_service=tags.get("feature_service", "churn_v1"),
+        training_set_version=int(tags.get("training_set_version", -1)),
+    )
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    run: ScoringRun
+    rows: int
+    predictions_version: int
+    explanations_version: int
+    sample_scores: np.ndarray  # up to PLOT_SAMPLE rows, for plots
+    sample_shap: np.ndarray
+    sample_inputs: np.ndarray
+
+
+PLOT_SAMPLE = 5_000
+
+
+def score_day(
+    lake: Lakehouse,
+    store: FeatureStore,
+    model: ScoringModel,
+    run: ScoringRun,
+    policy: ScoringPolicy,
+    *,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> ScoringResult:
+    """Score every customer active on ``run.as_of`` and append the audited records.
+
+    Everything that can be checked is checked before anything is written. Explanations,
+    then predictions, then the ``ml.scoring_runs`` row are committed; the run only becomes the
+    current one of its day with that last commit.
+    """
+    check_model_features(model, store)
+    entities = population(lake, run.as_of, run.source_versions)
+    started = datetime.now(UTC)
+    commit = CommitInfo(
+        run_id=run.dagster_run_id,
+        asset_key="ml/predictions",
+        partition=run.as_of.isoformat(),
+        extra={"scoring_run_id": run.scoring_run_id, "model_version": model.version},
+    )
+    samples: list[ScoredChunk] = []
+    with (
+        lake.staged_append(ML_PREDICTIONS.name, commit=commit) as predictions,
+        lake.staged_append(ML_PREDICTION_EXPLANATIONS.name, commit=commit) as explanations,
+    ):
+        for chunk in score_chunks(model, store, entities, run, policy, on_chunk=on_chunk):
+            predictions.write(chunk.predictions)
+            explanations.write(chunk.explanations)
+            need = PLOT_SAMPLE - sum(len(s.inputs) for s in samples)
+            if need > 0:  # keep a slice, not the chunk: memory stays at one chunk
+                samples.append(
+                    ScoredChunk(
+                        chunk.predictions.head(need),
+                        chunk.explanations.head(need),
+                        chunk.inputs[:need].copy(),
+                    )
+                )
+    assert predictions.result is not None and explanations.result is not None
+    record = pl.DataFrame(
+        {
+            "scoring_run_id": [run.scoring_run_id],
+            "as_of_date": [run.as_of],
+            "dagster_run_id": [run.dagster_run_id],
+            "partition": [run.as_of.isoformat()],
+            "model_name": [model.name],
+            "model_version": [model.version],
+            "feature_service": [model.feature_service],
+            "source_versions": [json.dumps(run.source_versions, sort_keys=True)],
+            "scoring_policy": [json.dumps(asdict(policy), sort_keys=True)],
+            "predictions_version": [predictions.result.version],
+            "explanations_version": [explanations.result.version],
+            "rows": [predictions.rows],
+            "started_at": [started],
+            "finished_at": [datetime.now(UTC)],
+            "code_version": [run.code_version],
+        },
+        schema=ML_SCORING_RUNS.polars_schema,
+    )
+    lake.append(ML_SCORING_RUNS.name, record, commit=commit)
+    shap_columns = [c for c in ML_PREDICTION_EXPLANATIONS.schema if c.startswith("shap__")]
+    return ScoringResult(
+        run,
+        predictions.rows,
+        predictions.result.version,
+        explanations.result.version,
+        np.concatenate([s.predictions["score"].to_numpy() for s in samples])[:PLOT_SAMPLE],
+        np.concatenate([s.explanations.select(shap_columns).to_numpy() for s in samples])[
+            :PLOT_SAMPLE
+        ],
+        np.concatenate([s.inputs for s in samples])[:PLOT_SAMPLE],
+    )

@@ -12,6 +12,7 @@ from feature_repo.config import apply, feature_store
 from lakehouse import config
 from lakehouse.simulator import SimulationConfig
 from lakehouse.storage import Lakehouse
+from lakehouse.tables import ML_PREDICTIONS
 from orchestration.settings import WORLD
 
 
@@ -41,11 +42,17 @@ class FeatureStoreResource(ConfigurableResource):
 
     lakehouse_uri: str = ""
 
-    def get(self) -> FeatureStore:
-        return feature_store(self.lakehouse_uri or None)
+    def get(self, pins: dict[str, int] | None = None) -> FeatureStore:
+        """The store; ``pins`` reads those tables (``layer.name`` → version) at fixed versions."""
+        return feature_store(self.lakehouse_uri or None, pins=pins)
 
     def apply(self) -> None:
-        """Register the repo's entities, views and services (``feast apply``)."""
+        """Register the repo's entities, views and services (``feast apply``).
+
+        ``ml.predictions`` is created empty first if needed: its view is registered before the
+        first scoring run; the feature tables must exist (a missing one is an error).
+        """
+        Lakehouse(self.lakehouse_uri or None).create_if_missing(ML_PREDICTIONS.name)
         apply(self.lakehouse_uri or None)
 
 
