@@ -18,7 +18,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import psutil
 import pyarrow.parquet as pq
 from deltalake import write_deltalake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.measure import PeakRss
 from lakehouse.catalog import Catalog, TableSpec
 from lakehouse.storage import Lakehouse
 
@@ -72,32 +71,6 @@ def spec_for(frame: pl.DataFrame) -> TableSpec:
         partition_by=("day",),
         primary_key=("customer_id", "day"),
     )
-
-
-class PeakRss:
-    """Peak resident memory above the starting point while the block runs (sampled every 5 ms)."""
-
-    def __enter__(self) -> PeakRss:
-        self._process = psutil.Process()
-        self.start = self._process.memory_info().rss
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-
-    @property
-    def added_mib(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 @dataclass
