@@ -4,6 +4,7 @@ scorehouse demo                 simulate a SaaS world and build every table (emb
 scorehouse tables               each table: version, rows, size, last commit
 scorehouse history TABLE        the table's commits with their metadata
 scorehouse query "SQL" [--version N | --as-of TS]
+scorehouse model list|rollback  model versions, aliases and metrics; re-point the champion
 scorehouse replay RUN_ID        recompute a scoring run from its recorded versions; exact or not
 scorehouse serve                Feast feature server on loopback (online features over HTTP)
 scorehouse optimize TABLE       compact small files (time travel stays intact)
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from lakehouse.errors import LakehouseError
+from lakehouse.model_cli import add_model_commands
 from lakehouse.storage import Lakehouse
 
 
@@ -41,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a world and materialize the pipeline end to end")
     demo.add_argument("--customers", type=int, help="customers at the start (default 2000)")
-    demo.add_argument("--days", type=int, help="days to simulate (default 150)")
+    demo.add_argument("--days", type=int, help="days to simulate (default 200)")
     demo.add_argument("--seed", type=int, help="simulation seed (default 7)")
     demo.add_argument("--start-date", help="first day, YYYY-MM-DD (default 2025-01-01)")
+    demo.add_argument("--drift-day", type=int, help="inject drift from this day (default none)")
+    demo.add_argument("--usage-shift", type=float, help="usage change at the drift (-0.35)")
     demo.set_defaults(run=_demo)
 
     tables = sub.add_parser("tables", help="list tables with version, rows, size, last commit")
@@ -71,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("run_id", help="scoring run id, or a Dagster run id (all its days)")
     replay.set_defaults(run=_replay)
 
+    add_model_commands(sub)
+
     serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=6566)
@@ -91,6 +97,8 @@ def _demo(args: argparse.Namespace) -> int:
         ("days", "SCOREHOUSE_SIM_DAYS"),
         ("seed", "SCOREHOUSE_SIM_SEED"),
         ("start_date", "SCOREHOUSE_START_DATE"),
+        ("drift_day", "SCOREHOUSE_SIM_DRIFT_DAY"),
+        ("usage_shift", "SCOREHOUSE_SIM_USAGE_SHIFT"),
     ]:
         if getattr(args, flag) is not None:
             os.environ[env] = str(getattr(args, flag))

@@ -8,8 +8,20 @@ from orchestration.features.assets import churn_labels, customer_features
 from orchestration.features.feast_assets import feast_online_store, feast_registry, training_set
 from orchestration.ingest.assets import bronze_assets, silver_assets
 from orchestration.resources import default_resources
-from orchestration.schedules import daily_pipeline_job, daily_pipeline_schedule, training_set_job
+from orchestration.schedules import (
+    daily_pipeline_job,
+    daily_pipeline_schedule,
+    ingest_and_features_job,
+    training_set_job,
+)
+from orchestration.scoring.assets import prediction_online, predictions
 from orchestration.sources.assets import simulated_landing
+from orchestration.training import (
+    training_assets,
+    training_checks,
+    weekly_retrain_job,
+    weekly_retrain_schedule,
+)
 
 defs = Definitions(
     assets=[
@@ -21,8 +33,12 @@ defs = Definitions(
         feast_registry,
         feast_online_store,
         training_set,
+        *training_assets,
+        predictions,
+        prediction_online,
     ],
-    jobs=[daily_pipeline_job, training_set_job],
-    schedules=[daily_pipeline_schedule],
+    asset_checks=training_checks,
+    jobs=[ingest_and_features_job, daily_pipeline_job, training_set_job, weekly_retrain_job],
+    schedules=[daily_pipeline_schedule, weekly_retrain_schedule],
     resources=default_resources(),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 from dagster import DagsterInstance
 from dagster._core.storage.tags import (
@@ -30,27 +30,35 @@ def dagster_home() -> str:
     return home
 
 
-def run_demo() -> None:
-    """The daily pipeline over the whole simulated range as one run, then the training set."""
+def run_demo(scored_days: int = 7) -> None:
+    """History, a first model, then the last ``scored_days`` days run as daily operations.
+
+    1. ``ingest_and_features`` over the history (all but the last ``scored_days`` days);
+    2. ``weekly_retrain``: training set → blocking GX checks → train → evaluate → promote;
+    3. ``daily_pipeline`` over the last days: ingest → features → scoring → online.
+    """
     dagster_home()
     from orchestration.settings import WORLD
 
     first, last = WORLD.start_date, WORLD.start_date + timedelta(days=WORLD.days - 1)
+    history_end = last - timedelta(days=scored_days)
     print(
         f"[scorehouse demo] world: {WORLD.customers} customers, {WORLD.days} days "
         f"({first}..{last}), seed {WORLD.seed}; home {config.scorehouse_home()}",
         flush=True,
     )
     instance = DagsterInstance.get()
-    run_job(
-        instance,
-        "daily_pipeline",
-        {
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        },
-    )
-    run_job(instance, "build_training_set", {})
+    run_job(instance, "ingest_and_features", _range(first, history_end))
+    run_job(instance, "weekly_retrain", {})
+    run_job(instance, "daily_pipeline", _range(history_end + timedelta(days=1), last))
+
+
+def _range(first: date, last: date) -> dict[str, str]:
+    """Tags of a single run over the daily partitions ``first..last``."""
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+    }
 
 
 def run_job(instance: DagsterInstance, name: str, tags: dict[str, str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -10,7 +10,7 @@ from feast import FeatureStore
 
 from feature_repo.config import apply, feature_store
 from lakehouse import config
-from lakehouse.simulator import SimulationConfig
+from lakehouse.simulator import DriftInjection, SimulationConfig
 from lakehouse.storage import Lakehouse
 from lakehouse.tables import ML_PREDICTIONS
 from orchestration.settings import WORLD
@@ -62,12 +62,26 @@ class SimulatorResource(ConfigurableResource):
     customers: int = WORLD.customers
     days: int = WORLD.days
     seed: int = WORLD.seed
+    drift_day: int | None = WORLD.drift_day
+    usage_shift: float = WORLD.usage_shift
+    price_change: float = WORLD.price_change
 
     def config(self, last_day: date) -> SimulationConfig:
         """The world's configuration, simulated at least up to ``last_day``."""
         days = max(self.days, (last_day - WORLD.start_date).days + 1)
+        drift = []
+        if self.drift_day is not None:
+            start = WORLD.start_date + timedelta(days=self.drift_day)
+            if self.usage_shift:
+                drift.append(DriftInjection("usage_shift", start, self.usage_shift))
+            if self.price_change:
+                drift.append(DriftInjection("price_change", start, self.price_change))
         return SimulationConfig(
-            customers=self.customers, start_date=WORLD.start_date, days=days, seed=self.seed
+            customers=self.customers,
+            start_date=WORLD.start_date,
+            days=days,
+            seed=self.seed,
+            drift=drift,
         )
 
 

@@ -18,14 +18,24 @@ class WorldSettings:
     customers: int
     days: int
     seed: int
+    drift_day: int | None
+    """Day (from the start) of the injected drift, or None; ``SCOREHOUSE_SIM_DRIFT_DAY``."""
+    usage_shift: float
+    """Product change from the drift day: usage × (1 + this); ``SCOREHOUSE_SIM_USAGE_SHIFT``."""
+    price_change: float
+    """Price change from the drift day: prices × (1 + this); ``SCOREHOUSE_SIM_PRICE_CHANGE``."""
 
     @classmethod
     def from_env(cls) -> WorldSettings:
+        drift_day = os.environ.get("SCOREHOUSE_SIM_DRIFT_DAY", "")
         return cls(
             start_date=date.fromisoformat(os.environ.get("SCOREHOUSE_START_DATE", "2025-01-01")),
             customers=int(os.environ.get("SCOREHOUSE_SIM_CUSTOMERS", "2000")),
-            days=int(os.environ.get("SCOREHOUSE_SIM_DAYS", "150")),
+            days=int(os.environ.get("SCOREHOUSE_SIM_DAYS", "200")),
             seed=int(os.environ.get("SCOREHOUSE_SIM_SEED", "7")),
+            drift_day=int(drift_day) if drift_day else None,
+            usage_shift=float(os.environ.get("SCOREHOUSE_SIM_USAGE_SHIFT", "-0.35")),
+            price_change=float(os.environ.get("SCOREHOUSE_SIM_PRICE_CHANGE", "0.0")),
         )
 
 

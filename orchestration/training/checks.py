@@ -15,9 +15,9 @@ import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetChecksDefinition,
     AssetKey,
     MetadataValue,
     multi_asset_check,
@@ -38,10 +38,10 @@ RESULT_COLUMNS = ("ok", "expectation", "column", "observed", "unexpected", "unex
 
 def _partition_end(context: AssetCheckExecutionContext) -> date | None:
     """Last day of the partition range this run builds, if the run is partitioned."""
-    try:
-        return date.fromisoformat(context.op_execution_context.partition_key_range.end)
-    except Exception:  # unpartitioned run: Dagster raises a check error, not a typed one
+    run = context.op_execution_context
+    if not run.has_partition_key_range:
         return None
+    return date.fromisoformat(run.partition_key_range.end)
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -113,7 +113,10 @@ def gx_check(table: str) -> AssetChecksDefinition:
         suite = suite_of()
         try:
             batch = build_input(
-                lakehouse.get(), suite, run_id=context.run_id, partition_end=_partition_end(context)
+                lakehouse.get(),
+                suite,
+                run_id=context.op_execution_context.run_id,
+                partition_end=_partition_end(context),
             )
         except ValueError as exc:  # the table was never written: nothing can pass
             for severity, name in CHECKS.items():

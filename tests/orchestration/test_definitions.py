@@ -21,8 +21,10 @@ def test_definitions_load_and_validate() -> None:
         key = AssetKey(table.split("."))
         assert key in keys
         assert graph.get(key).parent_keys == {AssetKey(flow.bronze.split("."))}
-    assert defs.get_job_def("daily_pipeline") is not None
+    for job in ("ingest_and_features", "daily_pipeline", "weekly_retrain", "build_training_set"):
+        assert defs.get_job_def(job) is not None
     assert defs.get_schedule_def("daily_pipeline_schedule") is not None
+    assert defs.get_schedule_def("weekly_retrain_schedule") is not None
 
 
 def test_workspace_points_at_the_definitions() -> None:
