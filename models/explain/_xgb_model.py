@@ -1,0 +1,187 @@
+"""Read an xgboost model (Booster, sklearn wrapper, or its JSON) into plain per-tree arrays.
+
+Only what TreeSHAP needs is kept, and every model this package cannot explain exactly is refused
+here with :class:`UnsupportedModelError`, before any table is built.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from models.explain.errors import UnsupportedModelError
+
+# How xgboost turns the stored base_score into the base margin, per objective (checked against
+# pred_contribs for xgboost 3.2). Objectives not listed are refused rather than guessed.
+_LOGIT_OBJECTIVES = frozenset({"binary:logistic", "reg:logistic"})
+_LOG_OBJECTIVES = frozenset(
+    {"count:poisson", "reg:gamma", "reg:tweedie", "survival:cox", "survival:aft"}
+)
+_IDENTITY_OBJECTIVES = frozenset(
+    {
+        "reg:squarederror",
+        "reg:squaredlogerror",
+        "reg:pseudohubererror",
+        "reg:absoluteerror",
+        "reg:quantileerror",
+        "binary:logitraw",
+        "binary:hinge",
+        "rank:pairwise",
+        "rank:ndcg",
+        "rank:map",
+    }
+)
+
+ModelSource = xgb.Booster | xgb.XGBModel | str | bytes | bytearray | os.PathLike[str] | Mapping
+
+
+@dataclass(frozen=True)
+class TreeArrays:
+    """One regression tree; node ``i`` is an internal node iff ``left[i] >= 0``."""
+
+    left: list[int]
+    right: list[int]
+    feature: list[int]
+    threshold: list[float]  # float32 values: split threshold, or leaf value at a leaf
+    default_left: list[int]
+    cover: list[float]
+
+
+@dataclass(frozen=True)
+class ParsedModel:
+    """The parts of a single-output gbtree model that TreeSHAP needs."""
+
+    trees: list[TreeArrays]
+    n_features: int
+    feature_names: tuple[str, ...] | None
+    base_margin: float
+    objective: str
+    json_text: bytes  # the model as JSON, to rebuild a Booster for the pred_contribs fallback
+
+
+def load_model(model: ModelSource) -> ParsedModel:
+    """Parse ``model`` and refuse anything but a single-output gbtree with numeric splits.
+
+    ``model`` may be an ``xgboost.Booster``, an xgboost sklearn estimator, the model JSON as
+    text/bytes/parsed mapping, or a path to a saved model (JSON or UBJSON).
+    """
+    raw, doc = _model_document(model)
+    try:
+        learner = doc["learner"]
+        booster_doc = learner["gradient_booster"]
+    except (KeyError, TypeError) as exc:
+        raise UnsupportedModelError(f"not an xgboost model document: missing {exc}") from exc
+    name = booster_doc.get("name")
+    if name == "dart":
+        raise UnsupportedModelError(
+            "dart boosters are not supported: dart's prediction drops and rescales trees, so the "
+            "fixed-tree explanation would not match the model's output"
+        )
+    if name != "gbtree":
+        raise UnsupportedModelError(
+            f"booster {name!r} is not supported: only tree boosters (gbtree) can be explained"
+        )
+    params = learner["learner_model_param"]
+    n_class = int(params.get("num_class", "0"))
+    n_target = int(params.get("num_target", "1"))
+    objective = learner.get("objective", {}).get("name", "")
+    if n_class > 1 or n_target > 1 or objective.startswith("multi:"):
+        raise UnsupportedModelError(
+            f"multi-output models (objective {objective!r}, num_class={n_class}, "
+            f"num_target={n_target}) are not supported; explain single-output models only"
+        )
+    base_margin = _base_margin(objective, params["base_score"])
+    trees = [_tree_arrays(tree) for tree in booster_doc["model"]["trees"]]
+    names = learner.get("feature_names") or None
+    return ParsedModel(
+        trees=trees,
+        n_features=int(params["num_feature"]),
+        feature_names=tuple(names) if names else None,
+        base_margin=base_margin,
+        objective=objective,
+        json_text=raw,
+    )
+
+
+def booster_from_json(json_text: bytes) -> xgb.Booster:
+    """Return a new Booster loaded from model JSON (used only by the pred_contribs fallback)."""
+    return xgb.Booster(model_file=bytearray(json_text))
+
+
+def _model_document(model: ModelSource) -> tuple[bytes, Any]:
+    """The model as JSON bytes and as parsed JSON, whatever form it came in."""
+    if isinstance(model, xgb.XGBModel):
+        model = model.get_booster()
+    if isinstance(model, xgb.Booster):
+        raw = bytes(model.save_raw(raw_format="json"))
+    elif isinstance(model, Mapping):
+        raw = json.dumps(model).encode()
+    elif isinstance(model, str) and model.lstrip().startswith("{"):
+        raw = model.encode()
+    elif isinstance(model, bytes | bytearray):
+        raw = bytes(model)
+    elif isinstance(model, str | os.PathLike):
+        path = Path(model)
+        if not path.is_file():
+            raise UnsupportedModelError(f"model file not found: {path}")
+        raw = path.read_bytes()
+    else:
+        raise UnsupportedModelError(
+            f"cannot read a model from {type(model).__name__}; pass an xgboost Booster, an "
+            "xgboost sklearn estimator, model JSON, or a path to a saved model"
+        )
+    try:
+        return raw, json.loads(raw)
+    except ValueError:  # UBJSON (which also starts with "{") or another xgboost format
+        raw = _reencode(bytearray(raw))
+        return raw, json.loads(raw)
+
+
+def _reencode(raw: bytearray) -> bytes:
+    try:
+        return bytes(xgb.Booster(model_file=raw).save_raw(raw_format="json"))
+    except xgb.core.XGBoostError as exc:
+        raise UnsupportedModelError(f"xgboost cannot load the model: {exc}") from exc
+
+
+def _base_margin(objective: str, stored: str) -> float:
+    # xgboost >= 2 stores a vector such as "[5E-1]"; older models a plain number.
+    values = [float(v) for v in str(stored).strip("[] ").split(",") if v.strip()]
+    if len(values) != 1:
+        raise UnsupportedModelError(f"expected one base_score, found {stored!r}")
+    score = values[0]
+    if objective in _LOGIT_OBJECTIVES:
+        return math.log(score / (1.0 - score))
+    if objective in _LOG_OBJECTIVES:
+        return math.log(score)
+    if objective in _IDENTITY_OBJECTIVES:
+        return score
+    raise UnsupportedModelError(
+        f"objective {objective!r} is not supported (its base-margin transform is unknown here)"
+    )
+
+
+def _tree_arrays(tree: dict[str, Any]) -> TreeArrays:
+    if int(tree["tree_param"].get("size_leaf_vector", "1")) > 1:
+        raise UnsupportedModelError("vector-leaf (multi-target) trees are not supported")
+    if any(tree.get("split_type", [])):
+        raise UnsupportedModelError(
+            "categorical splits (enable_categorical=True) are not supported; train on integer "
+            "category codes as numeric features instead"
+        )
+    return TreeArrays(
+        left=tree["left_children"],
+        right=tree["right_children"],
+        feature=tree["split_indices"],
+        threshold=np.asarray(tree["split_conditions"], dtype=np.float32).tolist(),
+        default_left=tree["default_left"],
+        cover=tree["sum_hessian"],
+    )
