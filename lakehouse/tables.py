@@ -6,6 +6,8 @@
 * ``silver.*``: typed, deduplicated, merged current state (entities) or facts (events, usage).
 * ``features.*``: one row per active customer per day (``lakehouse/features.py``).
 * ``labels.churn``: matured 30-day churn outcomes (``lakehouse/labels.py``).
+* ``ml.*``: training set, model decisions, predictions, explanations, scoring runs.
+* ``monitoring.*``: drift, pipeline diagnosis, matured-label performance, verdicts.
 """
 
 from __future__ import annotations
@@ -202,6 +204,90 @@ ML_PREDICTION_EXPLANATIONS = TableSpec(
     append_only=True,
 )
 
+_MONITORING_RUN = {"dagster_run_id": pl.String(), "computed_at": TIMESTAMP}
+
+MONITORING_FEATURE_DRIFT = TableSpec(
+    name="monitoring.feature_drift",
+    schema={
+        "as_of_date": pl.Date(),
+        "feature": pl.String(),
+        "kind": pl.String(),
+        "psi": pl.Float64(),
+        "ks_statistic": pl.Float64(),
+        "ks_pvalue": pl.Float64(),
+        "chi2_pvalue": pl.Float64(),
+        "reference_rows": pl.Int64(),
+        "current_rows": pl.Int64(),
+        "reference_null_rate": pl.Float64(),
+        "current_null_rate": pl.Float64(),
+        "importance": pl.Float64(),
+        "status": pl.String(),
+        "model_version": pl.String(),
+        "training_set_version": pl.Int64(),
+        **_MONITORING_RUN,
+    },
+    description="Drift of each feature and of the score vs the champion's training reference.",
+    partition_by=("as_of_date",),
+    primary_key=("as_of_date", "feature"),
+)
+MONITORING_DIAGNOSIS = TableSpec(
+    name="monitoring.diagnosis",
+    schema={
+        "as_of_date": pl.Date(),
+        "check": pl.String(),
+        "subject": pl.String(),
+        "status": pl.String(),
+        "value": pl.Float64(),
+        "expected": pl.Float64(),
+        "detail": pl.String(),
+        **_MONITORING_RUN,
+    },
+    description="Pipeline-health checks (row counts, null rates, schema, freshness) per day.",
+    partition_by=("as_of_date",),
+    primary_key=("as_of_date", "check", "subject"),
+)
+MONITORING_PERFORMANCE = TableSpec(
+    name="monitoring.performance",
+    schema={
+        "as_of_date": pl.Date(),
+        "label_as_of_date": pl.Date(),
+        "model_alias": pl.String(),
+        "model_version": pl.String(),
+        "predictions": pl.Int64(),
+        "labelled": pl.Int64(),
+        "label_coverage": pl.Float64(),
+        "positives": pl.Int64(),
+        "roc_auc": pl.Float64(),
+        "pr_auc": pl.Float64(),
+        "ece": pl.Float64(),
+        "training_roc_auc": pl.Float64(),
+        **_MONITORING_RUN,
+    },
+    description="Matured-label performance per prediction vintage, model alias and version.",
+    primary_key=("as_of_date", "model_alias", "model_version"),
+)
+MONITORING_VERDICTS = TableSpec(
+    name="monitoring.verdicts",
+    schema={
+        "as_of_date": pl.Date(),
+        "verdict": pl.String(),
+        "retrain_recommended": pl.Boolean(),
+        "reasons": pl.List(pl.String()),
+        "evidence": pl.List(pl.String()),
+        "report_path": pl.String(),
+        **_MONITORING_RUN,
+    },
+    description="One row per monitoring run: verdict, retrain recommendation, report (append).",
+    primary_key=("as_of_date", "dagster_run_id"),
+    append_only=True,
+)
+MONITORING_TABLES = (
+    MONITORING_FEATURE_DRIFT,
+    MONITORING_DIAGNOSIS,
+    MONITORING_PERFORMANCE,
+    MONITORING_VERDICTS,
+)
+
 CATALOG = Catalog(
     [
         *BRONZE.values(),
@@ -213,6 +299,7 @@ CATALOG = Catalog(
         ML_SCORING_RUNS,
         ML_PREDICTIONS,
         ML_PREDICTION_EXPLANATIONS,
+        *MONITORING_TABLES,
     ]
 )
 
@@ -226,6 +313,11 @@ __all__ = [
     "ML_PREDICTION_EXPLANATIONS",
     "ML_SCORING_RUNS",
     "ML_TRAINING_SET",
+    "MONITORING_DIAGNOSIS",
+    "MONITORING_FEATURE_DRIFT",
+    "MONITORING_PERFORMANCE",
+    "MONITORING_TABLES",
+    "MONITORING_VERDICTS",
     "SILVER",
     "bronze_spec",
 ]

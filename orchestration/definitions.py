@@ -14,6 +14,7 @@ from orchestration.schedules import (
     ingest_and_features_job,
     training_set_job,
 )
+from orchestration.monitoring import monitoring_assets, retrain_sensor
 from orchestration.scoring.assets import prediction_online, predictions
 from orchestration.sources.assets import simulated_landing
 from orchestration.training import (
@@ -36,9 +37,11 @@ defs = Definitions(
         *training_assets,
         predictions,
         prediction_online,
+        *monitoring_assets,
     ],
     asset_checks=training_checks,
     jobs=[ingest_and_features_job, daily_pipeline_job, training_set_job, weekly_retrain_job],
     schedules=[daily_pipeline_schedule, weekly_retrain_schedule],
+    sensors=[retrain_sensor],
     resources=default_resources(),
 )

@@ -12,6 +12,7 @@
 """
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -25,6 +26,12 @@ from dagster import (
 )
 
 from lakehouse.storage import Lakehouse
+from lakehouse.tables import (
+    MONITORING_DIAGNOSIS,
+    MONITORING_FEATURE_DRIFT,
+    MONITORING_PERFORMANCE,
+    MONITORING_VERDICTS,
+)
 from models.monitoring.diagnosis import DiagnosisThresholds
 from models.monitoring.drift import DriftThresholds
 from models.monitoring.monitor import (
@@ -36,13 +43,11 @@ from models.monitoring.monitor import (
 )
 from models.monitoring.performance import latest_matured_vintage
 from models.monitoring.policy import RetrainPolicy
-from models.monitoring.report import markdown_table, write_plots, write_report
-from models.monitoring.tables import (
-    MONITORING_DIAGNOSIS,
-    MONITORING_FEATURE_DRIFT,
-    MONITORING_PERFORMANCE,
-    MONITORING_VERDICTS,
-    monitoring_lake,
+from models.monitoring.report import (
+    MonitoringReport,
+    markdown_table,
+    write_plots,
+    write_report,
 )
 from models.plots import markdown_image
 from models.registry import ModelRegistry
@@ -101,6 +106,7 @@ def _replace_day(
     lake.replace(table, rows, partition={"as_of_date": day}, commit=commit_info(context, [day]))
 
 
+REPORT_VINTAGES = 30  # newest matured vintages shown in a report
 _COMMON = {"group_name": "monitoring", "partitions_def": daily_partitions, "kinds": {"delta"}}
 
 
@@ -114,7 +120,7 @@ _COMMON = {"group_name": "monitoring", "partitions_def": daily_partitions, "kind
 def feature_drift(
     context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    lake, settings, registry = monitoring_lake(lakehouse.get()), config.settings(), ModelRegistry()
+    lake, settings, registry = lakehouse.get(), config.settings(), ModelRegistry()
     cache: dict[str, Reference] = {}
     for day in partition_days(context):
         result = drift_and_diagnosis(lake, registry, day, settings, cache)
@@ -147,7 +153,7 @@ def feature_drift(
 def performance(
     context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    lake, settings, registry = monitoring_lake(lakehouse.get()), config.settings(), ModelRegistry()
+    lake, settings, registry = lakehouse.get(), config.settings(), ModelRegistry()
     days = partition_days(context)
     frames = [matured_performance(lake, registry, day, settings) for day in days]
     rows = pl.concat(frames).unique(["as_of_date", "model_alias", "model_version"], keep="last")
@@ -170,14 +176,36 @@ def performance(
 @asset(
     key=REPORT_KEY,
     deps=[DRIFT_KEY, PERFORMANCE_KEY],
+    backfill_policy=BackfillPolicy.single_run(),
     description="Markdown report: drift, performance by vintage, diagnosis, verdict, action.",
     **_COMMON,
 )
 def report(
     context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    lake, settings = monitoring_lake(lakehouse.get()), config.settings()
-    day = date.fromisoformat(context.partition_key)
+    lake, settings = lakehouse.get(), config.settings()
+    for day in partition_days(context):
+        found, path = _report_day(lake, day, settings, context)
+    return MaterializeResult(
+        metadata={
+            "verdict": found.verdict,
+            "retrain_recommended": found.assessment.retrain,
+            "report_path": MetadataValue.path(str(path)),
+            "report": MetadataValue.md(path.read_text()),
+            "plots": MetadataValue.md(
+                "\n\n".join(
+                    markdown_image(png.read_bytes(), png.stem)
+                    for png in sorted(path.parent.glob(f"{day}-*.png"))
+                )
+            ),
+        }
+    )
+
+
+def _report_day(
+    lake: Lakehouse, day: date, settings: MonitoringSettings, context: AssetExecutionContext
+) -> tuple[MonitoringReport, Path]:
+    """Build and write one day's report and append its ``monitoring.verdicts`` row."""
     on_day = pl.col("as_of_date") == day
     drift = lake.read(MONITORING_FEATURE_DRIFT.name, where=on_day)
     diagnosis = lake.read(MONITORING_DIAGNOSIS.name, where=on_day)
@@ -185,7 +213,7 @@ def report(
     performance_rows = (
         lake.read(MONITORING_PERFORMANCE.name, where=pl.col("as_of_date") <= newest)
         .sort("as_of_date")
-        .tail(30)
+        .tail(REPORT_VINTAGES)
     )
     found = build_report(day, drift, diagnosis, performance_rows, settings)
     path = write_report(found, {})
@@ -202,20 +230,7 @@ def report(
     lake.append(
         MONITORING_VERDICTS.name, _stamp(verdict_row, context), commit=commit_info(context, [day])
     )
-    return MaterializeResult(
-        metadata={
-            "verdict": found.verdict,
-            "retrain_recommended": found.assessment.retrain,
-            "report_path": MetadataValue.path(str(path)),
-            "report": MetadataValue.md(path.read_text()),
-            "plots": MetadataValue.md(
-                "\n\n".join(
-                    markdown_image(png.read_bytes(), png.stem)
-                    for png in sorted(path.parent.glob(f"{day}-*.png"))
-                )
-            ),
-        }
-    )
+    return found, path
 
 
 monitoring_assets = [feature_drift, performance, report]

@@ -22,8 +22,8 @@ from dagster import (
     sensor,
 )
 
+from lakehouse.tables import MONITORING_VERDICTS
 from models.monitoring.policy import RetrainPolicy, cooldown_allows
-from models.monitoring.tables import MONITORING_VERDICTS, monitoring_lake
 from orchestration.resources import LakehouseResource
 
 RETRAIN_JOB = "weekly_retrain"
@@ -88,7 +88,7 @@ def build_retrain_sensor(
         f"(cooldown {cooldown_days} days; pipeline faults never launch).",
     )
     def _retrain(context: SensorEvaluationContext, lakehouse: LakehouseResource) -> SensorResult:
-        lake = monitoring_lake(lakehouse.get())
+        lake = lakehouse.get()
         cursor = SensorCursor.parse(context.cursor)
         if not lake.exists(MONITORING_VERDICTS.name):
             return SensorResult(skip_reason=SkipReason("no monitoring verdicts yet"))

@@ -21,9 +21,7 @@ from orchestration.settings import WORLD
 from tests.world import run_days
 
 DAYS = 75
-PARAMS = TrainingParams(
-    nthread=1, num_boost_round=40, validation_days=4, test_days=4, gap_days=1, min_rows=200
-)
+PARAMS = TrainingParams(nthread=1, num_boost_round=40, validation_days=4, test_days=4, min_rows=200)
 
 
 @dataclass
@@ -78,8 +76,9 @@ def scored_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScoredWor
             resources={"feature_store": store},
             instance=DagsterInstance.ephemeral(),
         ).success
+        # Labels mature up to as-of day 45: from day 1 the 30-day gaps still leave train days.
         built = build_training_set(
-            lake, store.get(), first_as_of=WORLD.start_date + timedelta(days=30), every_days=1
+            lake, store.get(), first_as_of=WORLD.start_date + timedelta(days=1), every_days=1
         )
         lake.replace("ml.training_set", built.frame)
         registry = ModelRegistry()

@@ -1,0 +1,211 @@
+"""One monitoring run, step by step, without Dagster (the assets in ``orchestration/monitoring``
+call these): drift and diagnosis of a scored day, performance of matured vintages, the report.
+
+References (per champion version, cached within a run): feature values = the
+``ml.training_set`` version the model was trained on (tag ``training_set_version``), sampled
+to ``reference_sample_rows``; scores = the model's scores on that set's out-of-time test rows
+(see ``inputs.reference_scores``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lakehouse.features import CHURN_V1_FEATURES, FEATURE_TABLES
+from lakehouse.storage import Lakehouse
+from models.monitoring import inputs
+from models.monitoring.diagnosis import (
+    DiagnosisThresholds,
+    diagnosis_frame,
+    freshness_checks,
+    null_rate_checks,
+    row_count_checks,
+    schema_checks,
+    verdict,
+)
+from models.monitoring.drift import DriftThresholds, drift_table, sort_by_severity
+from models.monitoring.inputs import SCORE
+from models.monitoring.performance import label_day, latest_matured_vintage, vintage_performance
+from models.monitoring.policy import CHAMPION, RetrainPolicy, assess
+from models.monitoring.report import MonitoringReport, psi_png, score_png
+from models.registry import ModelRegistry
+
+
+class MonitoringError(ValueError):
+    """Monitoring cannot run for a day: the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Every threshold of a monitoring run."""
+
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
+    diagnosis: DiagnosisThresholds = field(default_factory=DiagnosisThresholds)
+    policy: RetrainPolicy = field(default_factory=RetrainPolicy)
+    reference_sample_rows: int = 200_000
+    performance_lookback_days: int = 7
+    model_alias: str = CHAMPION
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The training-time distributions a model version is compared against."""
+
+    model_version: str
+    training_set_version: int
+    features: pl.DataFrame
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class DayDrift:
+    """Drift and pipeline checks of one scored day."""
+
+    as_of: date
+    reference: Reference
+    drift: pl.DataFrame
+    diagnosis: pl.DataFrame
+    current_scores: np.ndarray
+
+    def plots(self, settings: MonitoringSettings) -> dict[str, bytes]:
+        return {
+            "score": score_png(self.reference.scores, self.current_scores),
+            "psi": psi_png(self.drift, settings.drift),
+        }
+
+
+def load_reference(
+    lake: Lakehouse, registry: ModelRegistry, run: dict[str, Any], sample_rows: int
+) -> Reference:
+    """The reference of the scoring run's model version (see the module docstring)."""
+    version, ts_version = str(run["model_version"]), int(run["training_set_version"])
+    if ts_version < 0:
+        raise MonitoringError(f"model v{version} has no training_set_version tag: no reference")
+    training_set = inputs.training_reference(lake, ts_version, sample_rows=sample_rows)
+    scores = inputs.reference_scores(registry, version, training_set)
+    return Reference(version, ts_version, training_set, scores)
+
+
+def _scoring_run(lake: Lakehouse, day: date, alias: str) -> dict[str, Any]:
+    runs = inputs.scored_runs(lake, [day]).filter(pl.col("model_alias") == alias)
+    if runs.is_empty():
+        raise MonitoringError(f"no scoring run with model alias {alias!r} for {day}: score first")
+    return runs.row(0, named=True)
+
+
+def drift_and_diagnosis(
+    lake: Lakehouse,
+    registry: ModelRegistry,
+    day: date,
+    settings: MonitoringSettings,
+    cache: dict[str, Reference] | None = None,
+) -> DayDrift:
+    """Feature and score drift of ``day``'s current scoring run, and the pipeline checks."""
+    run = _scoring_run(lake, day, settings.model_alias)
+    cache = {} if cache is None else cache
+    key = str(run["model_version"])
+    if key not in cache:
+        cache[key] = load_reference(lake, registry, run, settings.reference_sample_rows)
+    reference = cache[key]
+    current = inputs.day_features(lake, day, inputs.pinned_versions(run))
+    scores = inputs.run_predictions(lake, pl.DataFrame([run]))["score"].to_numpy()
+    features = drift_table(reference.features, current, CHURN_V1_FEATURES, settings.drift)
+    score = drift_table(
+        pl.DataFrame({SCORE: reference.scores}),
+        pl.DataFrame({SCORE: scores}),
+        [SCORE],
+        settings.drift,
+    ).with_columns(pl.lit("score").alias("kind"))
+    importance = inputs.shap_importance(lake, run)
+    drift = sort_by_severity(pl.concat([features, score])).with_columns(
+        pl.col("feature")
+        .replace_strict(importance, default=None, return_dtype=pl.Float64)
+        .alias("importance"),
+        pl.lit(reference.model_version).alias("model_version"),
+        pl.lit(reference.training_set_version, dtype=pl.Int64).alias("training_set_version"),
+    )
+    return DayDrift(day, reference, drift, diagnose(lake, day, drift, settings), scores)
+
+
+def diagnose(
+    lake: Lakehouse, day: date, drift: pl.DataFrame, settings: MonitoringSettings
+) -> pl.DataFrame:
+    """Every pipeline-health check of ``day`` (``diagnosis`` module)."""
+    thresholds = settings.diagnosis
+    counts = inputs.feature_row_counts(lake, day, thresholds.trailing_days)
+    return diagnosis_frame(
+        row_count_checks(counts, day, inputs.POPULATION_TABLE, thresholds)
+        + null_rate_checks(drift, thresholds)
+        + schema_checks(inputs.table_schemas(lake), FEATURE_TABLES)
+        + freshness_checks(inputs.latest_feature_dates(lake), day)
+    )
+
+
+def matured_performance(
+    lake: Lakehouse, registry: ModelRegistry, partition: date, settings: MonitoringSettings
+) -> pl.DataFrame:
+    """Performance of the vintages whose labels matured by ``partition`` (the newest
+    ``performance_lookback_days`` of them that have labels), every alias and version."""
+    newest = latest_matured_vintage(partition)
+    vintages = [newest - timedelta(days=i) for i in range(settings.performance_lookback_days)]
+    labels = inputs.matured_labels(lake, [label_day(v) for v in vintages])
+    labelled = {d - timedelta(days=1) for d in labels["as_of_date"].unique().to_list()}
+    runs = inputs.scored_runs(lake, sorted(labelled))
+    performance = vintage_performance(inputs.run_predictions(lake, runs), labels)
+    training = {v: _training_roc_auc(registry, v) for v in performance["model_version"].unique()}
+    return performance.with_columns(
+        pl.col("model_version")
+        .replace_strict(training, default=None, return_dtype=pl.Float64)
+        .alias("training_roc_auc")
+    )
+
+
+def _training_roc_auc(registry: ModelRegistry, version: str) -> float:
+    """The version's test ROC-AUC at training time (tag ``test_roc_auc``), NaN when absent."""
+    try:
+        return float((registry.version(version).tags or {}).get("test_roc_auc", "nan"))
+    except Exception:  # an unknown version (e.g. deleted) just has no baseline
+        return float("nan")
+
+
+def build_report(
+    as_of: date,
+    drift: pl.DataFrame,
+    diagnosis: pl.DataFrame,
+    performance: pl.DataFrame,
+    settings: MonitoringSettings,
+) -> MonitoringReport:
+    """Verdict, retrain assessment and the action taken, from the stored monitoring rows."""
+    found, evidence = verdict(diagnosis, drift)
+    assessment = assess(found, drift, performance, settings.policy)
+    if assessment.retrain:
+        action = (
+            "Retrain requested: the `monitoring_retrain` sensor launches job `weekly_retrain` "
+            f"unless one was launched within {settings.policy.cooldown_days} days."
+        )
+    elif assessment.suppressed or found == "pipeline_fault":
+        action = (
+            "Upstream pipeline fault reported; no retrain. Fix the source data, rebuild the "
+            "day's features, re-score and re-run monitoring."
+        )
+    else:
+        action = "None: no trigger of the retrain policy fired."
+    version = str(drift["model_version"][0]) if drift.height else "?"
+    ts_version = int(drift["training_set_version"][0]) if drift.height else -1
+    return MonitoringReport(
+        as_of,
+        version,
+        ts_version,
+        drift,
+        diagnosis,
+        performance,
+        found,
+        evidence,
+        assessment,
+        action,
+    )

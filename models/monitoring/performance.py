@@ -1,0 +1,96 @@
+"""Performance of past predictions once their labels have matured.
+
+Alignment: predictions of day ``D`` use features through the end of ``D`` (entity timestamp
+midnight after ``D``, ``models/scoring.py``); the label as-of ``A`` uses features through
+``A − 1`` and covers cancellations in ``[A, A + 29]`` (``lakehouse/labels.py``). So the
+prediction of ``D`` is judged by the label of ``A = D + 1``, which matures on ``D + 30``: a
+monitoring run of partition ``P`` can evaluate vintages up to ``P − 30``.
+
+Label coverage is labelled predictions / predictions: customers that cancel on ``D`` itself are
+scored but not in the label population of ``D + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from lakehouse.labels import HORIZON_DAYS
+from models.metrics import expected_calibration_error, pr_auc, roc_auc
+
+LABEL_LAG_DAYS = 1  # the label of D + 1 judges the prediction of D
+PERFORMANCE_SCHEMA = pl.Schema(
+    {
+        "as_of_date": pl.Date(),
+        "label_as_of_date": pl.Date(),
+        "model_alias": pl.String(),
+        "model_version": pl.String(),
+        "predictions": pl.Int64(),
+        "labelled": pl.Int64(),
+        "label_coverage": pl.Float64(),
+        "positives": pl.Int64(),
+        "roc_auc": pl.Float64(),
+        "pr_auc": pl.Float64(),
+        "ece": pl.Float64(),
+    }
+)
+
+
+def label_day(vintage: date) -> date:
+    """The label as-of date that judges predictions of ``vintage``."""
+    return vintage + timedelta(days=LABEL_LAG_DAYS)
+
+
+def latest_matured_vintage(partition: date) -> date:
+    """The newest vintage whose labels have matured by ``partition`` (``partition − 30``)."""
+    return partition - timedelta(days=HORIZON_DAYS - 1 + LABEL_LAG_DAYS)
+
+
+def _metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    if not y.size:
+        return math.nan, math.nan, math.nan
+    ece = expected_calibration_error(y, p)
+    if 0 < y.sum() < y.size:
+        return roc_auc(y, p), pr_auc(y, p), ece
+    return math.nan, math.nan, ece  # one class: ranking metrics are undefined
+
+
+def vintage_performance(predictions: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """Metrics per vintage, model alias and version.
+
+    ``predictions``: as_of_date, customer_id, score, model_alias, model_version (current rows).
+    ``labels``: customer_id, as_of_date, churned_30d (``labels.churn``).
+    """
+    aligned = labels.select(
+        "customer_id",
+        (pl.col("as_of_date") - pl.duration(days=LABEL_LAG_DAYS)).alias("as_of_date"),
+        "churned_30d",
+    )
+    joined = predictions.join(aligned, on=["customer_id", "as_of_date"], how="left")
+    rows = []
+    for key, group in joined.group_by(
+        "as_of_date", "model_alias", "model_version", maintain_order=True
+    ):
+        vintage, alias, version = key
+        labelled = group.filter(pl.col("churned_30d").is_not_null())
+        y = labelled["churned_30d"].to_numpy().astype(np.float64)
+        auc, ap, ece = _metrics(y, labelled["score"].to_numpy())
+        rows.append(
+            {
+                "as_of_date": vintage,
+                "label_as_of_date": label_day(vintage),  # type: ignore[arg-type]
+                "model_alias": alias,
+                "model_version": version,
+                "predictions": group.height,
+                "labelled": labelled.height,
+                "label_coverage": labelled.height / group.height,
+                "positives": int(y.sum()),
+                "roc_auc": auc,
+                "pr_auc": ap,
+                "ece": ece,
+            }
+        )
+    return pl.DataFrame(rows, schema=PERFORMANCE_SCHEMA).sort("as_of_date", "model_alias")

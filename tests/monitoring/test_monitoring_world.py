@@ -1,0 +1,161 @@
+"""End to end on the tiny scored world: tables, report, performance by vintage, and an
+injected upstream fault diagnosed as a fault, an injected usage shift as population drift."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from dagster import build_sensor_context
+
+from lakehouse.config import scorehouse_home
+from lakehouse.features import CHURN_V1_FEATURES
+from models.monitoring import inputs
+from models.monitoring.diagnosis import (
+    PIPELINE_FAULT,
+    POPULATION_DRIFT,
+    DiagnosisThresholds,
+    null_rate_checks,
+    verdict,
+)
+from models.monitoring.drift import drift_table
+from models.monitoring.monitor import MonitoringSettings, build_report, load_reference
+from models.monitoring.performance import PERFORMANCE_SCHEMA
+from models.registry import ModelRegistry
+from orchestration.monitoring import retrain_sensor
+from orchestration.monitoring.sensor import SensorCursor
+from orchestration.resources import LakehouseResource
+from tests.monitoring.conftest import VINTAGE, run_monitoring
+from tests.scoring.conftest import ScoredWorld
+
+pytestmark = pytest.mark.usefixtures("world_home")
+USAGE = [
+    c for c in CHURN_V1_FEATURES if c.startswith(("active_users", "sessions", "minutes", "events"))
+]
+
+
+def test_drift_and_diagnosis_tables(monitored_world: ScoredWorld) -> None:
+    lake, day = monitored_world.lake, monitored_world.days[-1]
+    drift = lake.read("monitoring.feature_drift", where=pl.col("as_of_date") == day)
+    assert set(drift["feature"]) == {*CHURN_V1_FEATURES, inputs.SCORE}
+    assert drift["model_version"].unique().to_list() == [monitored_world.champion]
+    assert drift.filter(pl.col("kind") == "numeric")["ks_pvalue"].is_between(0, 1).all()
+    categorical = drift.filter(pl.col("kind") == "categorical")
+    assert sorted(categorical["feature"]) == ["acquisition_channel", "industry", "plan", "region"]
+    assert categorical["chi2_pvalue"].is_between(0, 1).all()
+    assert (drift.filter(pl.col("feature") != inputs.SCORE)["importance"] >= 0).all()
+    diagnosis = lake.read("monitoring.diagnosis", where=pl.col("as_of_date") == day)
+    assert set(diagnosis["check"]) == {
+        "row_count",
+        "row_alignment",
+        "null_rate",
+        "schema",
+        "freshness",
+    }
+    assert diagnosis.filter(pl.col("status") == "fault").is_empty(), diagnosis
+
+
+def test_performance_by_vintage(monitored_world: ScoredWorld) -> None:
+    lake = monitored_world.lake
+    rows = lake.read("monitoring.performance")
+    row = rows.filter(pl.col("as_of_date") == VINTAGE).row(0, named=True)
+    assert row["label_as_of_date"] == VINTAGE + timedelta(days=1)
+    assert row["model_alias"] == "champion" and row["model_version"] == monitored_world.champion
+    assert 0.8 <= row["label_coverage"] <= 1.0 and row["labelled"] > 30
+    tag = monitored_world.registry.version(monitored_world.champion).tags["test_roc_auc"]
+    assert row["training_roc_auc"] == pytest.approx(float(tag))
+    assert 0 <= row["ece"] <= 1
+
+
+def test_report_and_verdict(monitored_world: ScoredWorld) -> None:
+    day = monitored_world.days[-1]
+    folder = scorehouse_home() / "reports" / "monitoring"
+    text = (folder / f"{day}.md").read_text()
+    for section in (
+        "## Verdict",
+        "## Feature drift",
+        "## Score drift",
+        "## Performance by vintage",
+        "## Pipeline diagnosis",
+        "## Action",
+        f"{day}-psi.png",
+    ):
+        assert section in text
+    assert (folder / f"{day}-psi.png").stat().st_size > 1000
+    assert (folder / f"{day}-score.png").stat().st_size > 1000
+    verdicts = monitored_world.lake.read("monitoring.verdicts")
+    row = verdicts.filter(pl.col("as_of_date") == day).row(-1, named=True)
+    assert row["verdict"] in ("healthy", POPULATION_DRIFT)
+    assert row["report_path"].endswith(f"{day}.md")
+
+
+def test_retrain_sensor_launches_on_the_recommendation(monitored_world: ScoredWorld) -> None:
+    context = build_sensor_context(
+        resources={"lakehouse": LakehouseResource(uri=str(monitored_world.lake.uri))}
+    )
+    result = retrain_sensor(context)
+    day = str(monitored_world.days[-1])
+    launched = [r.tags["scorehouse/as_of"] for r in result.run_requests]
+    assert launched == ([day] if _recommended(monitored_world, day) else [])
+    assert SensorCursor.parse(result.cursor).seen is not None
+
+
+def _recommended(world: ScoredWorld, day: str) -> bool:
+    verdicts = world.lake.read("monitoring.verdicts")
+    return verdicts.filter(pl.col("as_of_date").cast(pl.String) == day)["retrain_recommended"][0]
+
+
+def test_injected_null_fault_is_a_pipeline_fault(monitored_world: ScoredWorld) -> None:
+    """40 % of one usage feature nulled upstream, re-scored: fault, evidence, no retrain."""
+    world, day = monitored_world, monitored_world.days[0]
+    lake = world.lake
+    table = "features.customer_activity"
+    frame = lake.read(table, where=pl.col("feature_date") == day).with_row_index()
+    broken = frame.with_columns(
+        pl.when(pl.col("index") % 5 < 2)
+        .then(None)
+        .otherwise(pl.col("minutes_30d_sum"))
+        .alias("minutes_30d_sum")
+    ).drop("index")
+    lake.replace(table, broken, partition={"feature_date": day})
+    world.score(day)  # the new run pins the broken version
+    assert run_monitoring(world, day).success
+    mlake = lake
+    faults = mlake.read(
+        "monitoring.diagnosis", where=(pl.col("as_of_date") == day) & (pl.col("status") == "fault")
+    )
+    assert faults.select("check", "subject").rows() == [("null_rate", "minutes_30d_sum")]
+    row = mlake.read("monitoring.verdicts", where=pl.col("as_of_date") == day).row(-1, named=True)
+    assert row["verdict"] == PIPELINE_FAULT and not row["retrain_recommended"]
+    assert any("minutes_30d_sum" in line for line in row["evidence"])
+
+
+def test_usage_shift_is_population_drift(monitored_world: ScoredWorld) -> None:
+    """A usage_shift-like change (every usage metric × 3) with healthy pipeline signals."""
+    lake, day = monitored_world.lake, monitored_world.days[-1]
+    run = inputs.scored_runs(lake, [day]).row(0, named=True)
+    settings = MonitoringSettings()
+    reference = load_reference(lake, ModelRegistry(), run, settings.reference_sample_rows)
+    current = inputs.day_features(lake, day, inputs.pinned_versions(run))
+    shifted = current.with_columns(pl.col(c) * 3 for c in USAGE)
+    drift = drift_table(reference.features, shifted, CHURN_V1_FEATURES).with_columns(
+        importance=pl.col("feature").replace_strict(
+            inputs.shap_importance(lake, run), default=0.0, return_dtype=pl.Float64
+        ),
+        model_version=pl.lit(run["model_version"]),
+        training_set_version=pl.lit(run["training_set_version"]),
+    )
+    alerts = set(drift.filter(pl.col("status") == "alert")["feature"])
+    assert {"minutes_7d_sum", "minutes_30d_sum", "sessions_30d_sum"} <= alerts
+    diagnosis = pl.DataFrame(null_rate_checks(drift, DiagnosisThresholds()))
+    found, evidence = verdict(diagnosis, drift)
+    assert found == POPULATION_DRIFT and any("minutes_30d_sum" in e for e in evidence)
+    no_labels = pl.DataFrame(schema={**PERFORMANCE_SCHEMA, "training_roc_auc": pl.Float64})
+    report = build_report(day, drift, diagnosis, no_labels, settings)
+    assert report.assessment.retrain == any(
+        f in alerts
+        for f in drift.filter(pl.col("importance") > 0)
+        .sort("importance", descending=True)["feature"]
+        .head(10)
+    )
