@@ -1,0 +1,346 @@
+"""The Great Expectations suites, one per validated table, as reviewed code.
+
+Each expectation carries GX's own ``severity``: ``critical`` expectations make the table's
+blocking Dagster check fail (downstream training does not run), ``warning`` ones are reported
+by a non-blocking check. Values only known at run time — the previous table version's row
+count, the partition being built — enter as GX suite parameters (``{"$PARAMETER": name}``)
+computed by ``models.quality.inputs``; the expectations themselves never change at run time.
+
+Suites are built by functions, not at import: importing GX takes seconds, and Dagster loads
+the definitions (and this module) in every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from lakehouse.features import CHURN_V1_FEATURES
+from lakehouse.landing import (
+    FAILURE_REASONS,
+    PAYMENT_STATUSES,
+    SEVERITIES,
+    TICKET_CATEGORIES,
+    TICKET_STATUSES,
+)
+from lakehouse.tables import (
+    ML_TRAINING_SET,
+    SILVER_CUSTOMERS,
+    SILVER_PAYMENTS,
+    SILVER_TICKETS,
+    SILVER_USAGE_DAILY,
+)
+from models.encoding import CATEGORIES
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+CRITICAL, WARNING = "critical", "warning"
+
+# GX compares a pandas column's scalar type; ``models.quality.runner.to_pandas`` converts
+# polars types so that each of these names is unambiguous (date vs. UTC timestamp).
+GX_TYPES: dict[type[pl.DataType], str] = {
+    pl.Int64: "int64",
+    pl.Float64: "float64",
+    pl.String: "str",
+    pl.Date: "datetime64",
+    pl.Datetime: "Timestamp",
+}
+
+# Parameter names shared by the suites and ``models.quality.inputs``.
+ROWS_FLOOR = "rows_floor"
+ROWS_WARN_MIN = "rows_warn_min"
+ROWS_WARN_MAX = "rows_warn_max"
+FRESH_SINCE = "fresh_since"
+
+# Features that are null by definition in some rows (ratios over zero, no resolved ticket …).
+NULLABLE_FEATURES = frozenset(
+    {
+        "usage_trend_7d_30d",
+        "usage_trend_30d_90d",
+        "resolution_hours_90d_mean",
+        "last_csat_90d",
+        "price_per_seat",
+        "failed_payment_rate_90d",
+        "tickets_per_seat_30d",
+    }
+)
+# Rolling float sums round to values like -7e-15 where the true sum is 0: not a defect.
+FLOAT_TOLERANCE = 1e-6
+LEAKAGE_MARGIN = "_leakage_margin_days"
+EVENT_OFFSET = "_event_offset_seconds"
+SIGNUP_DATE = "_signup_date"
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """Row-count bounds against the previous table version, as ratios of its row count."""
+
+    error_min_ratio: float
+    warn_min_ratio: float
+    warn_max_ratio: float
+    min_rows: int = 0
+    """Absolute floor (critical), also when there is no previous version."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Latest ``column`` value must reach the built partition's last day minus ``lag_days``.
+
+    For the training set (not partitioned) the reference is the latest matured label date.
+    """
+
+    column: str
+    lag_days: int
+    severity: str
+
+
+@dataclass(frozen=True)
+class TableSuite:
+    """The expectations of one table plus what its run-time parameters are derived from."""
+
+    table: str
+    expectations: tuple[Expectation, ...]
+    row_change: RowChange
+    freshness: Freshness
+    derived_columns: tuple[str, ...] = ()
+
+
+def _p(name: str) -> dict[str, str]:
+    return {"$PARAMETER": name}
+
+
+def _schema(spec_schema: dict[str, pl.DataType], derived: Sequence[str]) -> list[Expectation]:
+    import great_expectations.expectations as gxe
+
+    rules: list[Expectation] = [
+        gxe.ExpectTableColumnsToMatchOrderedList(
+            column_list=[*spec_schema, *derived], severity=CRITICAL
+        )
+    ]
+    rules += [
+        gxe.ExpectColumnValuesToBeOfType(column=c, type_=GX_TYPES[type(t)], severity=CRITICAL)
+        for c, t in spec_schema.items()
+    ]
+    return rules
+
+
+def _not_null(columns: Iterable[str], severity: str = CRITICAL, mostly: float = 1.0) -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column=c, mostly=mostly, severity=severity)
+        for c in columns
+    ]
+
+
+def _in_set(values: dict[str, Sequence[str]]) -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column=c, value_set=list(v), severity=CRITICAL)
+        for c, v in values.items()
+    ]
+
+
+def _between(bounds: dict[str, tuple[float | None, float | None]]) -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi, severity=CRITICAL)
+        for c, (lo, hi) in bounds.items()
+    ]
+
+
+def _unique(key: Sequence[str]) -> list:
+    import great_expectations.expectations as gxe
+
+    if len(key) == 1:
+        return [gxe.ExpectColumnValuesToBeUnique(column=key[0], severity=CRITICAL)]
+    return [gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key), severity=CRITICAL)]
+
+
+def _rows_and_freshness(freshness: Freshness) -> list:
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableRowCountToBeBetween(min_value=_p(ROWS_FLOOR), severity=CRITICAL),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=_p(ROWS_WARN_MIN), max_value=_p(ROWS_WARN_MAX), severity=WARNING
+        ),
+        gxe.ExpectColumnMaxToBeBetween(
+            column=freshness.column, min_value=_p(FRESH_SINCE), severity=freshness.severity
+        ),
+    ]
+
+
+# Silver tables are merged (upserts only): a version with fewer rows than the one before it
+# means rows were lost. Growth above 2x in one run is unusual after the first days.
+MERGED = RowChange(error_min_ratio=1.0, warn_min_ratio=1.0, warn_max_ratio=2.0)
+
+
+def silver_customers() -> TableSuite:
+    spec = SILVER_CUSTOMERS
+    freshness = Freshness("updated_at", lag_days=7, severity=WARNING)
+    return TableSuite(
+        spec.name,
+        (
+            *_schema(dict(spec.schema), ()),
+            *_not_null(spec.schema),
+            *_in_set(CATEGORIES),
+            *_between({"seats": (1, None), "monthly_price": (0, None), "discount_pct": (0, 100)}),
+            *_unique(spec.primary_key),
+            *_rows_and_freshness(freshness),
+        ),
+        MERGED,
+        freshness,
+    )
+
+
+def silver_usage_daily() -> TableSuite:
+    spec = SILVER_USAGE_DAILY
+    counts = ("active_users", "sessions", "events", "minutes", "features_used")
+    # A day without any usage row means the day did not land: blocking.
+    freshness = Freshness("usage_date", lag_days=0, severity=CRITICAL)
+    return TableSuite(
+        spec.name,
+        (
+            *_schema(dict(spec.schema), ()),
+            *_not_null(spec.schema),
+            *_between(dict.fromkeys(counts, (0, None))),
+            *_unique(spec.primary_key),
+            *_rows_and_freshness(freshness),
+        ),
+        MERGED,
+        freshness,
+    )
+
+
+def silver_payments() -> TableSuite:
+    import great_expectations.expectations as gxe
+
+    spec = SILVER_PAYMENTS
+    freshness = Freshness("attempted_at", lag_days=7, severity=WARNING)
+    return TableSuite(
+        spec.name,
+        (
+            *_schema(dict(spec.schema), ()),
+            *_not_null(c for c in spec.schema if c != "failure_reason"),
+            *_in_set({"status": PAYMENT_STATUSES, "failure_reason": FAILURE_REASONS}),
+            *_between({"amount": (0, None), "attempt": (1, 4)}),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="failure_reason",
+                row_condition='status=="failed"',
+                condition_parser="pandas",
+                severity=WARNING,
+            ),
+            *_unique(spec.primary_key),
+            *_rows_and_freshness(freshness),
+        ),
+        MERGED,
+        freshness,
+    )
+
+
+def silver_tickets() -> TableSuite:
+    spec = SILVER_TICKETS
+    nullable = {"resolved_at", "resolution_hours", "csat"}
+    freshness = Freshness("updated_at", lag_days=14, severity=WARNING)
+    return TableSuite(
+        spec.name,
+        (
+            *_schema(dict(spec.schema), ()),
+            *_not_null(c for c in spec.schema if c not in nullable),
+            *_in_set(
+                {"severity": SEVERITIES, "category": TICKET_CATEGORIES, "status": TICKET_STATUSES}
+            ),
+            *_between({"csat": (1, 5), "resolution_hours": (0, None)}),
+            *_unique(spec.primary_key),
+            *_rows_and_freshness(freshness),
+        ),
+        MERGED,
+        freshness,
+    )
+
+
+LABEL_RATE_ERROR = (0.002, 0.5)
+LABEL_RATE_WARN = (0.01, 0.10)  # the simulated world churns about 3 % of customers in 30 days
+
+
+def training_set() -> TableSuite:
+    """``ml.training_set``: schema, keys, ranges, label rate, row change and leakage.
+
+    Leakage (exact, see docs/training.md): ``tenure_days`` is a deterministic function of the
+    feature row's day, ``feature_date − signup_date``. A row with as-of ``A`` may only use
+    features up to ``A − 1``, so ``(A − signup_date) − tenure_days`` must be at least 1 day;
+    0 or less means a feature row from the as-of day or later was joined.
+    ``event_timestamp`` must be the as-of instant (midnight UTC of ``as_of_date``).
+    """
+    import great_expectations.expectations as gxe
+
+    spec = ML_TRAINING_SET
+    derived = (SIGNUP_DATE, LEAKAGE_MARGIN, EVENT_OFFSET)
+    counts = [c for c, t in CHURN_V1_FEATURES.items() if t.is_integer()]
+    amounts = [c for c, t in CHURN_V1_FEATURES.items() if t.is_float()]
+    required = [c for c in CHURN_V1_FEATURES if c not in NULLABLE_FEATURES]
+    # The training set keeps one as-of date a week: its latest may trail the labels by 6 days.
+    freshness = Freshness("as_of_date", lag_days=7, severity=WARNING)
+    return TableSuite(
+        spec.name,
+        (
+            *_schema(dict(spec.schema), derived),
+            *_not_null(["customer_id", "as_of_date", "event_timestamp", "churned_30d"]),
+            *_not_null(required, severity=WARNING, mostly=0.99),
+            gxe.ExpectColumnValuesToBeInSet(column="churned_30d", value_set=[0, 1]),
+            gxe.ExpectColumnMeanToBeBetween(
+                column="churned_30d", min_value=LABEL_RATE_ERROR[0], max_value=LABEL_RATE_ERROR[1]
+            ),
+            gxe.ExpectColumnMeanToBeBetween(
+                column="churned_30d",
+                min_value=LABEL_RATE_WARN[0],
+                max_value=LABEL_RATE_WARN[1],
+                severity=WARNING,
+            ),
+            *_in_set(CATEGORIES),
+            *_between(dict.fromkeys(counts, (0, None))),
+            *_between(dict.fromkeys(amounts, (-FLOAT_TOLERANCE, None))),
+            *_between(
+                {
+                    "discount_pct": (0, 100),
+                    "last_csat_90d": (1, 5),
+                    "failed_payment_rate_90d": (0, 1),
+                    "days_since_last_active": (0, 90),
+                }
+            ),
+            *_unique(spec.primary_key),
+            *_between({EVENT_OFFSET: (0, 0), LEAKAGE_MARGIN: (1, None)}),
+            # Rows whose leakage cannot be verified (no signup date or no tenure feature).
+            *_not_null([LEAKAGE_MARGIN], mostly=0.95),
+            *_not_null([LEAKAGE_MARGIN], severity=WARNING, mostly=0.999),
+            *_rows_and_freshness(freshness),
+        ),
+        RowChange(error_min_ratio=0.5, warn_min_ratio=0.9, warn_max_ratio=1.5, min_rows=1),
+        freshness,
+        derived,
+    )
+
+
+SUITES: dict[str, Callable[[], TableSuite]] = {
+    "silver.customers": silver_customers,
+    "silver.usage_daily": silver_usage_daily,
+    "silver.payments": silver_payments,
+    "silver.tickets": silver_tickets,
+    "ml.training_set": training_set,
+}
+"""Suite builder of every validated table."""
+
+
+def describe(suite: TableSuite) -> list[dict[str, Any]]:
+    """One line per expectation (type, severity, arguments) for docs and check descriptions."""
+    return [
+        {"type": e.expectation_type, "severity": str(e.severity.value), **e.configuration.kwargs}
+        for e in suite.expectations
+    ]
