@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from lakehouse.catalog import Catalog, TableSpec
@@ -138,6 +140,7 @@ ML_SCORING_RUNS = TableSpec(
         "partition": pl.String(),
         "model_name": pl.String(),
         "model_version": pl.String(),
+        "model_alias": pl.String(),
         "feature_service": pl.String(),
         "source_versions": pl.String(),
         "scoring_policy": pl.String(),
@@ -281,6 +284,19 @@ MONITORING_VERDICTS = TableSpec(
     primary_key=("as_of_date", "dagster_run_id"),
     append_only=True,
 )
+# Shadow scoring (a challenger scored beside the champion) writes the same rows to tables of
+# their own: they are audited and monitored, but never current and never served online.
+ML_SHADOW_PREDICTIONS = replace(
+    ML_PREDICTIONS,
+    name="ml.shadow_predictions",
+    description="Shadow scores of non-serving models (e.g. challenger), as ml.predictions.",
+)
+ML_SHADOW_PREDICTION_EXPLANATIONS = replace(
+    ML_PREDICTION_EXPLANATIONS,
+    name="ml.shadow_prediction_explanations",
+    description="SHAP of shadow scores, as ml.prediction_explanations.",
+)
+
 MONITORING_TABLES = (
     MONITORING_FEATURE_DRIFT,
     MONITORING_DIAGNOSIS,
@@ -299,6 +315,8 @@ CATALOG = Catalog(
         ML_SCORING_RUNS,
         ML_PREDICTIONS,
         ML_PREDICTION_EXPLANATIONS,
+        ML_SHADOW_PREDICTIONS,
+        ML_SHADOW_PREDICTION_EXPLANATIONS,
         *MONITORING_TABLES,
     ]
 )
@@ -312,6 +330,8 @@ __all__ = [
     "ML_PREDICTIONS",
     "ML_PREDICTION_EXPLANATIONS",
     "ML_SCORING_RUNS",
+    "ML_SHADOW_PREDICTIONS",
+    "ML_SHADOW_PREDICTION_EXPLANATIONS",
     "ML_TRAINING_SET",
     "MONITORING_DIAGNOSIS",
     "MONITORING_FEATURE_DRIFT",

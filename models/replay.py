@@ -24,6 +24,7 @@ from models.scoring import (
     ScoringRun,
     check_model_features,
     load_model,
+    output_tables,
     population,
     score_chunks,
 )
@@ -64,12 +65,10 @@ def replay_run(
     store = store_for(versions)
     model = load_model(registry, version=record["model_version"])
     check_model_features(model, store)
-    stored_predictions = lake.read(
-        "ml.predictions", where=pl.col("scoring_run_id") == record["scoring_run_id"]
-    ).sort("prediction_id")
-    stored_explanations = lake.read(
-        "ml.prediction_explanations", where=pl.col("scoring_run_id") == record["scoring_run_id"]
-    ).sort("prediction_id")
+    predictions_table, explanations_table = output_tables(record["model_alias"])
+    this_run = pl.col("scoring_run_id") == record["scoring_run_id"]
+    stored_predictions = lake.read(predictions_table, where=this_run).sort("prediction_id")
+    stored_explanations = lake.read(explanations_table, where=this_run).sort("prediction_id")
     first = stored_predictions.row(0, named=True) if stored_predictions.height else {}
     run = ScoringRun(
         scoring_run_id=record["scoring_run_id"],
@@ -86,8 +85,8 @@ def replay_run(
     predictions = pl.concat([c.predictions for c in chunks]).sort("prediction_id")
     explanations = pl.concat([c.explanations for c in chunks]).sort("prediction_id")
     report = ReplayReport(run.scoring_run_id, predictions.height)
-    report.differences += _compare("ml.predictions", stored_predictions, predictions)
-    report.differences += _compare("ml.prediction_explanations", stored_explanations, explanations)
+    report.differences += _compare(predictions_table, stored_predictions, predictions)
+    report.differences += _compare(explanations_table, stored_explanations, explanations)
     return report
 
 

@@ -27,13 +27,28 @@ from lakehouse.commit import CommitInfo
 from lakehouse.features import FEATURE_TABLES
 from lakehouse.landing import TIMESTAMP
 from lakehouse.storage import Lakehouse
-from lakehouse.tables import ML_PREDICTION_EXPLANATIONS, ML_PREDICTIONS, ML_SCORING_RUNS
+from lakehouse.tables import (
+    ML_PREDICTION_EXPLANATIONS,
+    ML_PREDICTIONS,
+    ML_SCORING_RUNS,
+    ML_SHADOW_PREDICTION_EXPLANATIONS,
+    ML_SHADOW_PREDICTIONS,
+)
 from models.encoding import feature_matrix, feature_names
 from models.explain import TreeShapExplainer
 from models.reasons import Reason, load_catalogue, top_reasons
 from models.registry import CHAMPION, ModelRegistry
 
 ACTIVE_POPULATION_TABLE = "features.customer_account"
+SERVING_ALIAS = CHAMPION
+
+
+def output_tables(alias: str) -> tuple[str, str]:
+    """(predictions, explanations) tables of a run: the served ones for the champion, the
+    shadow ones for any other alias (scored, audited, monitored, never served)."""
+    if alias == SERVING_ALIAS:
+        return ML_PREDICTIONS.name, ML_PREDICTION_EXPLANATIONS.name
+    return ML_SHADOW_PREDICTIONS.name, ML_SHADOW_PREDICTION_EXPLANATIONS.name
 
 
 class ScoringError(ValueError):
@@ -254,10 +269,11 @@ def score_matrix(
 
 
 def current_predictions(lake: Lakehouse) -> pl.LazyFrame:
-    """Predictions of the latest completed scoring run of each as-of date (superseded runs
-    stay in ``ml.predictions`` as the audit record, but are not current)."""
+    """Predictions of the latest completed champion scoring run of each as-of date
+    (superseded runs stay in ``ml.predictions`` as the audit record, but are not current)."""
     latest = (
         lake.scan("ml.scoring_runs")
+        .filter(pl.col("model_alias") == SERVING_ALIAS)
         .sort("finished_at")
         .group_by("as_of_date")
         .agg(pl.col("scoring_run_id").last())
@@ -328,9 +344,10 @@ def score_day(
         extra={"scoring_run_id": run.scoring_run_id, "model_version": model.version},
     )
     samples: list[ScoredChunk] = []
+    predictions_table, explanations_table = output_tables(model.alias)
     with (
-        lake.staged_append(ML_PREDICTIONS.name, commit=commit) as predictions,
-        lake.staged_append(ML_PREDICTION_EXPLANATIONS.name, commit=commit) as explanations,
+        lake.staged_append(predictions_table, commit=commit) as predictions,
+        lake.staged_append(explanations_table, commit=commit) as explanations,
     ):
         for chunk in score_chunks(model, store, entities, run, policy, on_chunk=on_chunk):
             predictions.write(chunk.predictions)
@@ -353,6 +370,7 @@ def score_day(
             "partition": [run.as_of.isoformat()],
             "model_name": [model.name],
             "model_version": [model.version],
+            "model_alias": [model.alias],
             "feature_service": [model.feature_service],
             "source_versions": [json.dumps(run.source_versions, sort_keys=True)],
             "scoring_policy": [json.dumps(asdict(policy), sort_keys=True)],

@@ -7,6 +7,7 @@ from dagster import Definitions
 from orchestration.features.assets import churn_labels, customer_features
 from orchestration.features.feast_assets import feast_online_store, feast_registry, training_set
 from orchestration.ingest.assets import bronze_assets, silver_assets
+from orchestration.monitoring import monitoring_assets, retrain_sensor
 from orchestration.resources import default_resources
 from orchestration.schedules import (
     daily_pipeline_job,
@@ -14,7 +15,6 @@ from orchestration.schedules import (
     ingest_and_features_job,
     training_set_job,
 )
-from orchestration.monitoring import monitoring_assets, retrain_sensor
 from orchestration.scoring.assets import prediction_online, predictions
 from orchestration.sources.assets import simulated_landing
 from orchestration.training import (

@@ -20,6 +20,7 @@ import polars as pl
 from lakehouse.errors import VersionNotAvailableError
 from lakehouse.features import CHURN_V1_FEATURES, FEATURE_TABLES
 from lakehouse.storage import Lakehouse
+from lakehouse.tables import ML_PREDICTIONS, ML_SHADOW_PREDICTIONS
 from models.registry import ModelRegistry
 from models.training import TimeSplit, predict
 
@@ -27,18 +28,21 @@ POPULATION_TABLE = "features.customer_account"  # the scored population (models/
 SCORE = "__score__"
 
 
-def scored_runs(lake: Lakehouse, days: Iterable[date]) -> pl.DataFrame:
-    """The current scoring run of each day per model alias (the latest finished one).
+def _all_predictions(lake: Lakehouse) -> pl.LazyFrame:
+    """Served and shadow predictions together (shadow tables exist once a shadow run wrote)."""
+    tables = [ML_PREDICTIONS.name, ML_SHADOW_PREDICTIONS.name]
+    return pl.concat([lake.scan(t) for t in tables if lake.exists(t)], how="vertical")
 
-    ``models.scoring.current_predictions`` keeps one run per day whatever its alias, so a shadow
-    (challenger) run would hide the champion's; here each alias keeps its own latest run.
-    """
+
+def scored_runs(lake: Lakehouse, days: Iterable[date]) -> pl.DataFrame:
+    """The current scoring run of each day per model alias (the latest finished one): the
+    champion's served run and, beside it, any shadow (challenger) run."""
     days = list(days)
     runs = lake.scan("ml.scoring_runs").filter(pl.col("as_of_date").is_in(days))
     aliases = (
-        lake.scan("ml.predictions")
+        _all_predictions(lake)
         .filter(pl.col("as_of_date").is_in(days))
-        .select("scoring_run_id", "model_alias", "training_set_version")
+        .select("scoring_run_id", "training_set_version")
         .unique()
     )
     return (
@@ -55,7 +59,7 @@ def run_predictions(lake: Lakehouse, runs: pl.DataFrame) -> pl.DataFrame:
     """Predictions (customer, score, alias, version) of the given scoring runs."""
     ids = runs["scoring_run_id"].to_list()
     return (
-        lake.scan("ml.predictions")
+        _all_predictions(lake)
         .filter(
             pl.col("as_of_date").is_in(runs["as_of_date"].unique().to_list())
             & pl.col("scoring_run_id").is_in(ids)

@@ -135,3 +135,23 @@ def test_latest_score_and_reasons_are_served_online(scored_world: ScoredWorld) -
     assert online["risk_band"] == latest["risk_band"].to_list()
     assert online["reason_codes"] == latest["reason_codes"].to_list()
     assert online["model_version"] == latest["model_version"].to_list()
+
+
+def test_shadow_scoring_is_stored_apart_and_never_served(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    day = world.days[1]
+    served_before = world.lake.version("ml.predictions")
+    current_before = current_predictions(world.lake).filter(pl.col("as_of_date") == day).collect()
+    config = {"ops": {"predictions": {"config": {"model_alias": "challenger"}}}}
+    world.score(day, run_config=config)
+    shadow = world.lake.read("ml.shadow_predictions", where=pl.col("as_of_date") == day)
+    assert shadow.height == current_before.height
+    assert set(shadow["model_alias"]) == {"challenger"}
+    assert world.lake.version("ml.predictions") == served_before
+    current_after = current_predictions(world.lake).filter(pl.col("as_of_date") == day).collect()
+    assert (
+        current_after["scoring_run_id"].unique().to_list()
+        == current_before["scoring_run_id"].unique().to_list()
+    )
+    runs = world.lake.read("ml.scoring_runs", where=pl.col("as_of_date") == day)
+    assert sorted(set(runs["model_alias"])) == ["challenger", "champion"]
