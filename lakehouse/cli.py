@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, help="days to simulate (default 200)")
     demo.add_argument("--seed", type=int, help="simulation seed (default 7)")
     demo.add_argument("--start-date", help="first day, YYYY-MM-DD (default 2025-01-01)")
-    demo.add_argument("--drift-day", type=int, help="inject drift from this day (default none)")
+    demo.add_argument(
+        "--drift-day", type=int, help="inject drift from this day (default: 12 days before the end)"
+    )
+    demo.add_argument("--no-drift", action="store_true", help="simulate without drift")
     demo.add_argument("--usage-shift", type=float, help="usage change at the drift (-0.35)")
     demo.set_defaults(run=_demo)
 
@@ -102,6 +105,12 @@ def _demo(args: argparse.Namespace) -> int:
     ]:
         if getattr(args, flag) is not None:
             os.environ[env] = str(getattr(args, flag))
+    if args.no_drift:
+        os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = ""
+    elif "SCOREHOUSE_SIM_DRIFT_DAY" not in os.environ:
+        # The demo shows monitoring at work: a product change shortly before the scored days.
+        days = int(os.environ.get("SCOREHOUSE_SIM_DAYS", "200"))
+        os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = str(max(days - 12, 1))
     from orchestration.demo import run_demo
 
     run_demo()

@@ -11,7 +11,7 @@ import os
 import time
 from datetime import date, timedelta
 
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -35,7 +35,10 @@ def run_demo(scored_days: int = 7) -> None:
 
     1. ``ingest_and_features`` over the history (all but the last ``scored_days`` days);
     2. ``weekly_retrain``: training set → blocking GX checks → train → evaluate → promote;
-    3. ``daily_pipeline`` over the last days: ingest → features → scoring → online.
+    3. ``daily_pipeline`` over the last days: ingest → features → scoring → online → monitoring;
+    4. the retrain policy on the monitoring verdicts (what the ``monitoring_retrain`` sensor
+       does): if drift calls for it, retrain a challenger, shadow-score it on the last day
+       beside the champion, then take the promotion decision.
     """
     dagster_home()
     from orchestration.settings import WORLD
@@ -51,6 +54,48 @@ def run_demo(scored_days: int = 7) -> None:
     run_job(instance, "ingest_and_features", _range(first, history_end))
     run_job(instance, "weekly_retrain", {})
     run_job(instance, "daily_pipeline", _range(history_end + timedelta(days=1), last))
+    close_the_loop(instance, history_end + timedelta(days=1), last)
+
+
+def close_the_loop(instance: DagsterInstance, first: date, last: date) -> None:
+    """Act on the monitoring verdicts of ``first..last`` as the retrain sensor would."""
+    import polars as pl
+
+    from lakehouse.storage import Lakehouse
+    from orchestration.scoring.assets import PREDICTION_KEYS
+    from orchestration.training.assets import CHAMPION_KEY, TRAINING_SET_KEY, training_assets
+
+    verdicts = (
+        Lakehouse()
+        .read("monitoring.verdicts", where=pl.col("as_of_date").is_between(first, last))
+        .sort("as_of_date")
+    )
+    for row in verdicts.iter_rows(named=True):
+        print(
+            f"[scorehouse demo] monitoring {row['as_of_date']}: {row['verdict']}, retrain "
+            f"{'recommended' if row['retrain_recommended'] else 'not needed'} "
+            f"({'; '.join(row['reasons'][:3])}) — report {row['report_path']}",
+            flush=True,
+        )
+    if not verdicts["retrain_recommended"].any():
+        return
+    candidate = [key for key in (a.key for a in training_assets) if key != CHAMPION_KEY]
+    run_job(instance, "weekly_retrain", {}, asset_selection=[TRAINING_SET_KEY, *candidate])
+    shadow = {"ops": {"predictions": {"config": {"model_alias": "challenger"}}}}
+    run_job(
+        instance,
+        "daily_pipeline",
+        _range(last, last),
+        asset_selection=PREDICTION_KEYS,
+        run_config=shadow,
+    )
+    run_job(instance, "weekly_retrain", {}, asset_selection=[CHAMPION_KEY])
+    decision = Lakehouse().read("ml.model_decisions").sort("decided_at").row(-1, named=True)
+    print(
+        f"[scorehouse demo] promotion decision: {decision['decision']} "
+        f"(challenger v{decision['challenger_version']}): {decision['reason']}",
+        flush=True,
+    )
 
 
 def _range(first: date, last: date) -> dict[str, str]:
@@ -61,13 +106,27 @@ def _range(first: date, last: date) -> dict[str, str]:
     }
 
 
-def run_job(instance: DagsterInstance, name: str, tags: dict[str, str]) -> None:
-    """Execute one job of the definitions in-process; raise if it fails."""
+def run_job(
+    instance: DagsterInstance,
+    name: str,
+    tags: dict[str, str],
+    *,
+    asset_selection: list[AssetKey] | None = None,
+    run_config: dict | None = None,
+) -> None:
+    """Execute one job (or a selection of its assets) in-process; raise if it fails."""
     from orchestration.definitions import defs
 
     started = time.perf_counter()
-    print(f"[scorehouse demo] {name} …", flush=True)
-    result = defs.get_job_def(name).execute_in_process(instance=instance, tags=tags)
+    what = (
+        name
+        if asset_selection is None
+        else f"{name} [{', '.join(k.to_user_string() for k in asset_selection)}]"
+    )
+    print(f"[scorehouse demo] {what} …", flush=True)
+    result = defs.get_job_def(name).execute_in_process(
+        instance=instance, tags=tags, asset_selection=asset_selection, run_config=run_config
+    )
     if not result.success:
         raise RuntimeError(f"demo job {name} failed (run {result.run_id})")
     print(

@@ -22,10 +22,10 @@ ingest_and_features_job = define_asset_job(
 
 daily_pipeline_job = define_asset_job(
     "daily_pipeline",
-    selection=_INGEST_AND_FEATURES | AssetSelection.groups("scoring"),
+    selection=_INGEST_AND_FEATURES | AssetSelection.groups("scoring", "monitoring"),
     description=(
         "One day end to end: ingest → features → online features → batch scoring with the "
-        "champion → online predictions."
+        "champion → online predictions → monitoring (drift, diagnosis, performance, report)."
     ),
 )
 
