@@ -76,6 +76,13 @@ class TableSpec:
         """Columns stored in the Parquet files (partition values live in the Delta log)."""
         return [c for c in self._pl_schema if c not in self.partition_by]
 
+    def schema_without(self, *columns: str) -> pl.Schema:
+        """The schema minus ``columns`` (e.g. what a step computes before it is stamped)."""
+        unknown = [c for c in columns if c not in self._pl_schema]
+        if unknown:
+            raise KeyError(f"{self.name} has no columns {unknown}")
+        return pl.Schema({c: t for c, t in self._pl_schema.items() if c not in columns})
+
     def table_properties(self) -> dict[str, str]:
         """Delta table properties that keep history for ``retention_days``."""
         interval = f"interval {self.retention_days} days"

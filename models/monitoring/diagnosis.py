@@ -27,20 +27,12 @@ from datetime import date
 import polars as pl
 
 from lakehouse.catalog import TableSpec
+from lakehouse.tables import MONITORING_DIAGNOSIS
 from models.monitoring.drift import OK
 
 FAULT = "fault"
 HEALTHY, POPULATION_DRIFT, PIPELINE_FAULT = "healthy", "population_drift", "pipeline_fault"
-CHECK_SCHEMA = pl.Schema(
-    {
-        "check": pl.String(),
-        "subject": pl.String(),
-        "status": pl.String(),
-        "value": pl.Float64(),
-        "expected": pl.Float64(),
-        "detail": pl.String(),
-    }
-)
+CHECK_SCHEMA = MONITORING_DIAGNOSIS.schema_without("as_of_date", "dagster_run_id", "computed_at")
 
 
 @dataclass(frozen=True)

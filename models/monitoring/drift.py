@@ -26,6 +26,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import chi2_contingency, ks_2samp
 
+from lakehouse.tables import MONITORING_FEATURE_DRIFT
+
 OK, WARN, ALERT = "ok", "warn", "alert"
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 SEVERITY = {ALERT: 2, WARN: 1, OK: 0}
@@ -170,20 +172,13 @@ def sort_by_severity(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-DRIFT_SCHEMA = pl.Schema(
-    {
-        "feature": pl.String(),
-        "kind": pl.String(),
-        "psi": pl.Float64(),
-        "ks_statistic": pl.Float64(),
-        "ks_pvalue": pl.Float64(),
-        "chi2_pvalue": pl.Float64(),
-        "reference_rows": pl.Int64(),
-        "current_rows": pl.Int64(),
-        "reference_null_rate": pl.Float64(),
-        "current_null_rate": pl.Float64(),
-        "status": pl.String(),
-    }
+DRIFT_SCHEMA = MONITORING_FEATURE_DRIFT.schema_without(
+    "as_of_date",
+    "importance",
+    "model_version",
+    "training_set_version",
+    "dagster_run_id",
+    "computed_at",
 )
 
 

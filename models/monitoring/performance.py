@@ -19,23 +19,12 @@ import numpy as np
 import polars as pl
 
 from lakehouse.labels import HORIZON_DAYS
+from lakehouse.tables import MONITORING_PERFORMANCE
 from models.metrics import expected_calibration_error, pr_auc, roc_auc
 
 LABEL_LAG_DAYS = 1  # the label of D + 1 judges the prediction of D
-PERFORMANCE_SCHEMA = pl.Schema(
-    {
-        "as_of_date": pl.Date(),
-        "label_as_of_date": pl.Date(),
-        "model_alias": pl.String(),
-        "model_version": pl.String(),
-        "predictions": pl.Int64(),
-        "labelled": pl.Int64(),
-        "label_coverage": pl.Float64(),
-        "positives": pl.Int64(),
-        "roc_auc": pl.Float64(),
-        "pr_auc": pl.Float64(),
-        "ece": pl.Float64(),
-    }
+PERFORMANCE_SCHEMA = MONITORING_PERFORMANCE.schema_without(
+    "training_roc_auc", "dagster_run_id", "computed_at"
 )
 
 

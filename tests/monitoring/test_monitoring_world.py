@@ -27,7 +27,7 @@ from orchestration.monitoring import retrain_sensor
 from orchestration.monitoring.sensor import SensorCursor
 from orchestration.resources import LakehouseResource
 from tests.monitoring.conftest import VINTAGE, run_monitoring
-from tests.scoring.conftest import ScoredWorld
+from tests.scored_world import ScoredWorld
 
 pytestmark = pytest.mark.usefixtures("world_home")
 USAGE = [

@@ -7,19 +7,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from lakehouse.ingest import LandingFileError
 from lakehouse.landing import LANDING_SOURCES, landing_path, list_landing_files
 from lakehouse.storage import Lakehouse
 from orchestration.ingest.assets import bronze_assets, silver_assets
-from orchestration.resources import LakehouseResource, LandingResource, SimulatorResource
 from orchestration.settings import WORLD
 from orchestration.sources.assets import simulated_landing
+from tests.world import run_days
 
 DAYS = 6
 FIRST = WORLD.start_date
@@ -27,22 +22,8 @@ LAST = FIRST + timedelta(days=DAYS - 1)
 ASSETS = [simulated_landing, *bronze_assets, *silver_assets]
 
 
-def _run(tmp_path: Path, first: date = FIRST, last: date = LAST, assets=ASSETS):
-    resources = {
-        "lakehouse": LakehouseResource(uri=str(tmp_path / "lake")),
-        "landing": LandingResource(path=str(tmp_path / "landing")),
-        "simulator": SimulatorResource(customers=60, days=DAYS, seed=3),
-    }
-    return materialize(
-        assets,
-        resources=resources,
-        instance=DagsterInstance.ephemeral(),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        },
-        raise_on_error=False,
-    )
+def _run(tmp_path: Path, first: date = FIRST, assets=ASSETS):
+    return run_days(tmp_path, DAYS, customers=60, seed=3, first=first, assets=assets)
 
 
 def _counts(lake: Lakehouse) -> dict[str, int]:
@@ -117,7 +98,7 @@ def test_bad_landing_file_fails_the_run_and_commits_nothing(built: tuple[Path, L
     before = lake.read("bronze.payments")
     bad = landing_path(tmp_path / "landing", "payments", LAST)
     bad.write_text(bad.read_text().replace('"amount":', '"amount":-', 1))  # a negative amount
-    result = _run(tmp_path, LAST, LAST, assets=[*bronze_assets, *silver_assets])
+    result = _run(tmp_path, LAST, assets=[*bronze_assets, *silver_assets])
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.error.cause.message

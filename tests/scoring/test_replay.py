@@ -11,8 +11,7 @@ from lakehouse.features import FEATURE_TABLES, build_features
 from lakehouse.maintenance import optimize
 from models.registry import CHAMPION
 from models.replay import find_runs, replay_run
-
-from .conftest import ScoredWorld, train_and_register
+from tests.scored_world import ScoredWorld, train_and_register
 
 
 def _replay(world: ScoredWorld, record: dict):

@@ -11,8 +11,7 @@ import xgboost as xgb
 from models.encoding import feature_names
 from models.reasons import load_catalogue
 from models.scoring import current_predictions
-
-from .conftest import ScoredWorld
+from tests.scored_world import ScoredWorld
 
 
 def _day_rows(world: ScoredWorld, table: str, index: int = 0) -> pl.DataFrame:

@@ -22,8 +22,7 @@ from models.scoring import (
     pin_feature_versions,
     score_day,
 )
-
-from .conftest import ScoredWorld
+from tests.scored_world import ScoredWorld
 
 TABLES = ("ml.predictions", "ml.prediction_explanations", "ml.scoring_runs")
 
