@@ -7,7 +7,12 @@ early stopping, evaluation — and, as the baseline, with ``xgboost.train`` alon
 built beforehand from the same encoded splits with the same parameters (so both stop at the same
 round). Each repeat runs in a fresh process: data generation and, for the baseline, DMatrix
 construction happen before the clock and the memory sampler start. Times are medians of
-repeats; peak memory is the largest resident-set growth during a repeat (sampled every 5 ms).
+repeats, interleaved across tasks; peak memory is the largest resident-set growth during a
+repeat (sampled every 5 ms).
+
+``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` here (unless set): idle OpenMP threads then sleep
+instead of spinning, which on a shared 2-core machine otherwise swings xgboost's wall and CPU
+times several-fold from run to run.
 
     python benchmarks/bench_training.py             # 100k and 1M rows, 3 repeats
     python benchmarks/bench_training.py --small     # 20k rows, 1 repeat, in-process (smoke)
@@ -28,6 +33,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when xgboost loads OpenMP
+
 import numpy as np
 import polars as pl
 import xgboost as xgb
@@ -35,7 +42,7 @@ import xgboost as xgb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_lakehouse import PeakRss  # noqa: E402
+from benchmarks.measure import PeakRss  # noqa: E402
 from models.encoding import LABEL, feature_matrix, feature_names  # noqa: E402
 from models.training import TimeSplit, TrainingParams, train  # noqa: E402
 from tests.training.synthetic import synthetic_training_set  # noqa: E402
@@ -47,6 +54,8 @@ DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "training.md"
 @dataclass(frozen=True)
 class Measurement:
     seconds: float
+    cpu_seconds: float
+    """CPU time of the process (all threads): less sensitive than wall time to other load."""
     peak_mib: float
 
 
@@ -63,6 +72,10 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.ours.seconds / self.raw.seconds
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.ours.cpu_seconds / self.raw.cpu_seconds
 
 
 def _frame(rows: int) -> pl.DataFrame:
@@ -117,55 +130,62 @@ TASKS: dict[str, Callable[[pl.DataFrame, TrainingParams, Any], dict[str, float]]
 }
 
 
-def _run_task(task: str, rows: int, params: TrainingParams) -> tuple[float, float, dict]:
+def _run_task(task: str, rows: int, params: TrainingParams) -> tuple[float, float, float, dict]:
     """Untimed set-up, then the task under the clock and the memory sampler."""
     frame = _frame(rows)
     matrices = _fit_matrices(frame, params) if task == "raw" else None
     with PeakRss() as rss:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         summary = TASKS[task](frame, params, matrices)
-        seconds = time.perf_counter() - started
-    return seconds, rss.added_mib, summary
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return seconds, cpu, rss.added_mib, summary
 
 
 def _child(task: str, rows: int, params: TrainingParams, conn: Connection) -> None:
     conn.send(_run_task(task, rows, params))
 
 
-def measure(
-    task: str, rows: int, params: TrainingParams, repeats: int, isolated: bool = True
-) -> tuple[Measurement, dict]:
-    """Median time and largest peak over ``repeats``, each in a fresh process when
-    ``isolated`` (spawned, not forked: polars' and OpenMP's thread pools do not survive a
-    fork), else in this process (quicker; memory figures then include allocator reuse)."""
+def _once(
+    task: str, rows: int, params: TrainingParams, isolated: bool
+) -> tuple[float, float, float, dict]:
+    """One repeat, in a fresh process when ``isolated`` (spawned, not forked: polars' and
+    OpenMP's thread pools do not survive a fork), else in this process (quicker; memory
+    figures then include allocator reuse)."""
+    if not isolated:
+        return _run_task(task, rows, params)
     context = multiprocessing.get_context("spawn")
-    times, peaks, summary = [], [], {}
-    for _ in range(repeats):
-        if isolated:
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(task, rows, params, sender))
-            process.start()
-            seconds, peak, summary = receiver.recv()
-            process.join()
-        else:
-            seconds, peak, summary = _run_task(task, rows, params)
-        times.append(seconds)
-        peaks.append(peak)
-    return Measurement(statistics.median(times), max(peaks)), summary
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(task, rows, params, sender))
+    process.start()
+    outcome = receiver.recv()
+    process.join()
+    return outcome
 
 
 def run_size(rows: int, repeats: int, params: TrainingParams, isolated: bool = True) -> Result:
-    encode, _ = measure("encode", rows, params, repeats, isolated)
-    ours, summary = measure("ours", rows, params, repeats, isolated)
-    raw, _ = measure("raw", rows, params, repeats, isolated)
+    """Repeats interleave the tasks (encode, ours, raw, encode, …) so that load from other
+    work on the machine falls on all of them alike; medians per task."""
+    runs: dict[str, list[tuple[float, float, float, dict]]] = {task: [] for task in TASKS}
+    for _ in range(repeats):
+        for task in TASKS:
+            runs[task].append(_once(task, rows, params, isolated))
+
+    def summary(task: str) -> Measurement:
+        return Measurement(
+            statistics.median(r[0] for r in runs[task]),
+            statistics.median(r[1] for r in runs[task]),
+            max(r[2] for r in runs[task]),
+        )
+
+    ours = runs["ours"][-1][3]
     return Result(
         rows=rows // DAYS * DAYS,
-        train_rows=int(summary["train_rows"]),
-        best_iteration=int(summary["best_iteration"]),
-        encode=encode,
-        ours=ours,
-        raw=raw,
-        test_roc_auc=summary["test_roc_auc"],
+        train_rows=int(ours["train_rows"]),
+        best_iteration=int(ours["best_iteration"]),
+        encode=summary("encode"),
+        ours=summary("ours"),
+        raw=summary("raw"),
+        test_roc_auc=ours["test_roc_auc"],
     )
 
 
@@ -176,7 +196,8 @@ def render(results: Sequence[Result], params: TrainingParams, repeats: int, isol
         "",
         f"Machine: {os.cpu_count()} cores ({platform.machine()}), Python "
         f"{platform.python_version()}, xgboost {xgb.__version__}; 1-minute load average "
-        f"{load:.1f} at the end (other work on the machine inflates wall times).",
+        f"{load:.1f} at the end (other work on the machine inflates wall times); "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}.",
         f"Synthetic training set ({DAYS} as-of dates per customer, "
         f"{len(feature_names())} features), "
         f"xgboost hist, depth {params.max_depth}, eta {params.learning_rate}, "
@@ -192,15 +213,17 @@ def render(results: Sequence[Result], params: TrainingParams, repeats: int, isol
             else "Repeats run in the benchmark's process (smoke run: memory includes reuse)."
         ),
         "",
-        "| rows | train rows | best iteration | encode s | train() s | train() peak MiB "
-        "| xgboost.train s | xgboost.train peak MiB | train() / xgboost.train | test ROC-AUC |",
+        "| rows | train rows | best iteration | encode s | train() s (CPU s) | train() peak MiB "
+        "| xgboost.train s (CPU s) | xgboost.train peak MiB | train() / xgboost.train wall "
+        "(CPU) | test ROC-AUC |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.rows:,} | {r.train_rows:,} | {r.best_iteration} | {r.encode.seconds:.2f} "
-            f"| {r.ours.seconds:.2f} | {r.ours.peak_mib:.0f} | {r.raw.seconds:.2f} "
-            f"| {r.raw.peak_mib:.0f} | {r.ratio:.2f}x | {r.test_roc_auc:.3f} |"
+            f"| {r.ours.seconds:.2f} ({r.ours.cpu_seconds:.2f}) | {r.ours.peak_mib:.0f} "
+            f"| {r.raw.seconds:.2f} ({r.raw.cpu_seconds:.2f}) | {r.raw.peak_mib:.0f} "
+            f"| {r.ratio:.2f}x ({r.cpu_ratio:.2f}x) | {r.test_roc_auc:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -224,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         print(
             f"{result.rows:>9,} rows: train() {result.ours.seconds:7.2f}s "
             f"(+{result.ours.peak_mib:.0f} MiB), xgboost.train {result.raw.seconds:7.2f}s "
-            f"(+{result.raw.peak_mib:.0f} MiB), ratio {result.ratio:.2f}x, "
+            f"(+{result.raw.peak_mib:.0f} MiB), ratio {result.ratio:.2f}x "
+            f"(CPU {result.cpu_ratio:.2f}x), "
             f"best iteration {result.best_iteration}",
             flush=True,
         )

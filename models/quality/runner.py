@@ -182,7 +182,7 @@ def _outcome(result: Any, data: pd.DataFrame) -> ExpectationOutcome:
     return ExpectationOutcome(
         expectation=config.type,
         column=config.kwargs.get("column"),
-        severity=str(getattr(config, "severity", None) or CRITICAL).split(".")[-1].lower(),
+        severity=_severity(config),
         success=bool(result.success),
         observed=_plain(details.get("observed_value")),
         unexpected_count=details.get("unexpected_count"),
@@ -191,6 +191,12 @@ def _outcome(result: Any, data: pd.DataFrame) -> ExpectationOutcome:
         error=error,
         arguments=kwargs,
     )
+
+
+def _severity(config: Any) -> str:
+    """GX's ``critical`` / ``warning`` of an expectation (``critical`` when unset)."""
+    severity = getattr(config, "severity", None)
+    return str(getattr(severity, "value", severity) or CRITICAL)
 
 
 def _docs_page(context: Any, identifier: Any) -> Path | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -336,11 +336,3 @@ SUITES: dict[str, Callable[[], TableSuite]] = {
     "ml.training_set": training_set,
 }
 """Suite builder of every validated table."""
-
-
-def describe(suite: TableSuite) -> list[dict[str, Any]]:
-    """One line per expectation (type, severity, arguments) for docs and check descriptions."""
-    return [
-        {"type": e.expectation_type, "severity": str(e.severity.value), **e.configuration.kwargs}
-        for e in suite.expectations
-    ]
