@@ -258,7 +258,8 @@ def _windows(daily: pl.DataFrame) -> pl.DataFrame:
     daily = daily.sort("customer_id", "day")
 
     def rolling(column: str, days: int) -> pl.Expr:
-        return pl.col(column).rolling_sum(days, min_samples=1).over("customer_id")
+        # Every summed fact is non-negative; floating-point rolling sums can leave -1e-14.
+        return pl.col(column).rolling_sum(days, min_samples=1).over("customer_id").clip(0)
 
     # "Last" lookups are bounded to the 90-day window so a row never depends on how far back
     # its chunk happened to read.
