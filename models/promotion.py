@@ -30,9 +30,11 @@ from lakehouse.tables import ML_MODEL_DECISIONS
 from models.encoding import LABEL
 from models.metrics import binary_metrics
 from models.registry import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
+from models.shadow import matured_shadow_rows
 from models.training import TimeSplit, predict
 
 DECISIONS_TABLE = "ml.model_decisions"
+SHADOW_EVIDENCE = "matured shadow-scoring"
 TRAINING_SET = "ml.training_set"
 
 
@@ -44,6 +46,11 @@ class PromotionPolicy:
     max_calibration_error: float = 0.05
     first_model_min_roc_auc: float = 0.70
     first_model_max_calibration_error: float = 0.05
+    evidence: str = "shadow_or_out_of_time"
+    """``shadow``: judge on matured labels of shadow scoring only (too few rows: reject);
+    ``shadow_or_out_of_time``: those when there are ``min_shadow_rows``, else the out-of-time
+    rows; ``out_of_time``: always the challenger's out-of-time test rows."""
+    min_shadow_rows: int = 500
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class Comparison:
     challenger: Evaluated
     champion: Evaluated | None
     note: str = ""
+    evidence: str = "out-of-time"
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ def decide(
     champion: Mapping[str, float] | None,
     policy: PromotionPolicy,
     rows: int,
+    evidence: str = "out-of-time",
 ) -> tuple[str, str]:
     """``("promote" | "reject", reason)`` from metrics measured on the same ``rows``."""
     auc, ece = challenger["roc_auc"], challenger["ece"]
@@ -102,7 +111,7 @@ def decide(
     gain = auc - champion["roc_auc"]
     versus = (
         f"ROC-AUC {auc:.4f} vs champion {champion['roc_auc']:.4f} on the same {rows} "
-        f"out-of-time rows (gain {gain:+.4f}, margin {policy.roc_auc_margin})"
+        f"{evidence} rows (gain {gain:+.4f}, margin {policy.roc_auc_margin})"
     )
     if ece > policy.max_calibration_error:
         return "reject", f"ECE {ece:.4f} > ceiling {policy.max_calibration_error}; {versus}"
@@ -127,12 +136,20 @@ def evaluate(registry: ModelRegistry, version: str, rows: pl.DataFrame) -> Evalu
     return Evaluated(version, binary_metrics(rows[LABEL].to_numpy(), probabilities), probabilities)
 
 
-def compare(registry: ModelRegistry, lake: Lakehouse) -> Comparison:
-    """The ``challenger`` and the ``champion`` on the challenger's out-of-time rows."""
+def compare(
+    registry: ModelRegistry, lake: Lakehouse, policy: PromotionPolicy | None = None
+) -> Comparison:
+    """The ``challenger`` and the ``champion`` on the same rows: matured shadow-scoring rows
+    when the policy asks for them and there are enough, else the challenger's out-of-time rows.
+    """
     challenger = registry.alias(CHALLENGER)
     if challenger is None:
         raise RegistryError(f"model {registry.model_name} has no {CHALLENGER!r} version")
     champion = registry.alias(CHAMPION)
+    if policy is not None and policy.evidence != "out_of_time" and champion is not None:
+        shadow = matured_shadow_rows(lake, str(champion.version), str(challenger.version))
+        if shadow.height >= policy.min_shadow_rows or policy.evidence == "shadow":
+            return _shadow_comparison(shadow, str(challenger.version), str(champion.version))
     rows = out_of_time_rows(lake, challenger)
     note = ""
     if champion is not None and champion.version != challenger.version:
@@ -150,6 +167,23 @@ def compare(registry: ModelRegistry, lake: Lakehouse) -> Comparison:
     )
 
 
+def _shadow_comparison(rows: pl.DataFrame, challenger: str, champion: str) -> Comparison:
+    """Both versions judged on their stored shadow/served scores of the same customers."""
+
+    def evaluated(version: str, column: str) -> Evaluated:
+        scores = rows[column].to_numpy()
+        labels = rows[LABEL].to_numpy()
+        metrics = binary_metrics(labels, scores) if len(set(labels)) == 2 else {}
+        return Evaluated(version, metrics, scores)
+
+    return Comparison(
+        rows,
+        evaluated(challenger, "challenger_score"),
+        evaluated(champion, "champion_score"),
+        evidence=SHADOW_EVIDENCE,
+    )
+
+
 def promote_challenger(
     registry: ModelRegistry,
     lake: Lakehouse,
@@ -159,16 +193,25 @@ def promote_challenger(
     dagster_run_id: str | None = None,
 ) -> Decision:
     """Move ``champion`` to the challenger if it wins (see the module docstring); record why."""
-    comparison = comparison or compare(registry, lake)
+    comparison = comparison or compare(registry, lake, policy)
     challenger, champion = comparison.challenger, comparison.champion
     if champion is not None and champion.version == challenger.version:
         verdict, reason = "unchanged", f"v{challenger.version} is already the champion"
+    elif comparison.evidence == SHADOW_EVIDENCE and (
+        comparison.rows.height < policy.min_shadow_rows or not challenger.metrics
+    ):
+        verdict = "reject"
+        reason = (
+            f"only {comparison.rows.height} {comparison.evidence} rows (policy needs "
+            f"{policy.min_shadow_rows} with matured labels of both outcomes); champion kept"
+        )
     else:
         verdict, reason = decide(
             challenger.metrics,
             champion.metrics if champion else None,
             policy,
             comparison.rows.height,
+            comparison.evidence,
         )
         if comparison.note:
             reason = f"{reason} (note: {comparison.note})"
@@ -177,9 +220,9 @@ def promote_challenger(
         reason,
         challenger.version,
         champion.version if champion else None,
-        challenger.metrics["roc_auc"],
-        champion.metrics["roc_auc"] if champion else None,
-        challenger.metrics["ece"],
+        challenger.metrics.get("roc_auc"),
+        champion.metrics.get("roc_auc") if champion else None,
+        challenger.metrics.get("ece"),
     )
     _apply(registry, lake, decision, target=challenger.version, run_id=dagster_run_id)
     return decision

@@ -22,12 +22,14 @@ from models.monitoring.diagnosis import (
 from models.monitoring.drift import drift_table
 from models.monitoring.monitor import MonitoringSettings, build_report, load_reference
 from models.monitoring.performance import PERFORMANCE_SCHEMA
-from models.registry import ModelRegistry
+from models.promotion import PromotionPolicy, compare, promote_challenger
+from models.registry import CHALLENGER, ModelRegistry
+from models.shadow import matured_shadow_rows
 from orchestration.monitoring import retrain_sensor
 from orchestration.monitoring.sensor import SensorCursor
 from orchestration.resources import LakehouseResource
 from tests.monitoring.conftest import VINTAGE, run_monitoring
-from tests.scored_world import ScoredWorld
+from tests.scored_world import ScoredWorld, train_and_register
 
 pytestmark = pytest.mark.usefixtures("world_home")
 USAGE = [
@@ -159,3 +161,38 @@ def test_usage_shift_is_population_drift(monitored_world: ScoredWorld) -> None:
         .sort("importance", descending=True)["feature"]
         .head(10)
     )
+
+
+def test_promotion_on_matured_shadow_labels(monitored_world: ScoredWorld) -> None:
+    """A challenger shadow-scored on a matured vintage is judged against the champion on the
+    same customers' outcomes; with too few matured rows a strict policy keeps the champion."""
+    world = monitored_world
+    challenger = train_and_register(world.lake, world.registry, seed=5)  # alias 'challenger'
+    world.score(
+        VINTAGE, run_config={"ops": {"predictions": {"config": {"model_alias": CHALLENGER}}}}
+    )
+    rows = matured_shadow_rows(world.lake, world.champion, challenger)
+    vintage_customers = world.lake.read("ml.predictions", where=pl.col("as_of_date") == VINTAGE)[
+        "customer_id"
+    ].n_unique()
+    assert 0 < rows.height <= vintage_customers
+    assert set(rows["as_of_date"]) == {VINTAGE}
+    labels = world.lake.read(
+        "labels.churn", where=pl.col("as_of_date") == VINTAGE + timedelta(days=1)
+    )
+    expected = rows.join(labels, on="customer_id", suffix="_label")
+    assert (expected["churned_30d"] == expected["churned_30d_label"]).all()
+
+    strict = PromotionPolicy(evidence="shadow", min_shadow_rows=rows.height + 1)
+    comparison = compare(world.registry, world.lake, strict)
+    assert comparison.evidence == "matured shadow-scoring"
+    assert comparison.rows.height == rows.height
+    kept = promote_challenger(world.registry, world.lake, strict)
+    assert kept.decision == "reject" and f"only {rows.height} matured" in kept.reason
+    assert str(world.registry.alias("champion").version) == world.champion
+    assert rows["churned_30d"].n_unique() == 2  # the vintage has churners: metrics exist
+    lenient = PromotionPolicy(evidence="shadow", min_shadow_rows=1)
+    decision = promote_challenger(world.registry, world.lake, lenient)
+    assert f"same {rows.height} matured shadow-scoring rows" in decision.reason
+    fallback = compare(world.registry, world.lake, PromotionPolicy(min_shadow_rows=10**6))
+    assert fallback.evidence == "out-of-time"
