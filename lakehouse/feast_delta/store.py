@@ -361,10 +361,10 @@ class DeltaOfflineStore(OfflineStore):
             ValueError: the source is pinned to a version, or the columns differ.
         """
         opened = _open(config, feature_view.batch_source, feature_view.name)
-        if opened.source.version is not None:
+        if opened.source.pinned_version(config) is not None:
             raise ValueError(
                 f"Feature view '{feature_view.name}': its DeltaSource is pinned to version "
-                f"{opened.source.version}; refusing to write"
+                f"{opened.source.pinned_version(config)}; refusing to write"
             )
         schema = pa.schema(opened.table.schema().to_arrow())
         if set(table.column_names) != set(schema.names):
