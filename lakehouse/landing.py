@@ -7,8 +7,8 @@ A *landing folder* holds one sub-folder per source and one partition per calenda
 Every delivered day has exactly one file per source, possibly with zero rows, so the presence of a
 partition means "this day was delivered". Text formats (CSV, JSON lines) carry timestamps as
 ISO-8601 UTC strings with a ``Z`` suffix (``2025-01-31T09:15:00Z``) and dates as ``YYYY-MM-DD``;
-Parquet carries proper ``Date`` / ``Datetime("us", "UTC")`` types. ``read_landing_file`` turns any
-of the three formats into a frame with exactly the contract's dtypes.
+Parquet carries proper ``Date`` / ``Datetime("us", "UTC")`` types. ``lakehouse.ingest`` reads and
+validates any of the three formats into a frame with exactly the contract's dtypes.
 
 Folders starting with ``_`` (e.g. ``_evaluation``) are never landing sources: they hold simulator
 truth for evaluation only and must not be ingested as features.
@@ -305,71 +305,3 @@ def list_landing_files(landing_dir: Path, source: str, day: date | None = None) 
 def partition_date(path: Path) -> date:
     """The ``date=YYYY-MM-DD`` partition a landing file belongs to."""
     return date.fromisoformat(path.parent.name.removeprefix("date="))
-
-
-def read_landing_file(path: Path, source: str | LandingSource) -> pl.DataFrame:
-    """Read one landing file (any supported format) into a frame with exactly the contract dtypes.
-
-    A convenience reader for tests and analysis (``lakehouse.ingest`` is the strict validator):
-    extra columns are dropped, a 0-byte text file reads as zero rows, a missing contract column
-    raises ``ValueError`` and an unparseable value raises polars' error.
-    """
-    contract = _source(source)
-    path = Path(path)
-    fmt = path.suffix.lstrip(".")
-    if fmt in ("csv", "jsonl") and path.stat().st_size == 0:
-        return pl.DataFrame(schema=contract.schema)
-    temporal = {name for name, dtype in contract.columns.items() if dtype.is_temporal()}
-    if fmt == "parquet":
-        raw = pl.read_parquet(path)
-    else:
-        # Text formats: read temporal columns as strings and parse them with the exact format.
-        text_schema = {
-            name: pl.String() if name in temporal else dtype
-            for name, dtype in contract.columns.items()
-        }
-        if fmt == "csv":
-            raw = pl.read_csv(path, schema_overrides=text_schema)
-        elif fmt == "jsonl":
-            raw = pl.read_ndjson(path, schema=text_schema)
-        else:
-            raise ValueError(f"{path}: unsupported landing file format {fmt!r}")
-    missing = [name for name in contract.columns if name not in raw.columns]
-    if missing:
-        raise ValueError(f"{path}: missing contract columns {missing}")
-    return raw.select(
-        _parse_column(name, dtype, raw.schema[name]) for name, dtype in contract.columns.items()
-    )
-
-
-def _parse_column(name: str, dtype: pl.DataType, found: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
-    if found == pl.String() and dtype == TIMESTAMP:
-        return column.str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC")
-    if found == pl.String() and dtype == pl.Date():
-        return column.str.to_date(DATE_FORMAT)
-    return column.cast(dtype)
-
-
-def validate_frame(frame: pl.DataFrame, source: str | LandingSource) -> list[str]:
-    """Contract violations of a frame (column set and order, dtypes, nulls, vocabularies).
-
-    Returns an empty list when the frame conforms; each problem is one readable message.
-    """
-    contract = _source(source)
-    problems: list[str] = []
-    if list(frame.columns) != list(contract.columns):
-        problems.append(f"columns {frame.columns} != contract {list(contract.columns)}")
-    for name, dtype in contract.columns.items():
-        if name not in frame.columns:
-            continue
-        if frame.schema[name] != dtype:
-            problems.append(f"{name}: dtype {frame.schema[name]} != {dtype}")
-        if name not in contract.nullable and frame[name].null_count():
-            problems.append(f"{name}: {frame[name].null_count()} nulls in a non-nullable column")
-        allowed = contract.categories.get(name)
-        if allowed is not None:
-            unknown = set(frame[name].drop_nulls().unique().to_list()) - set(allowed)
-            if unknown:
-                problems.append(f"{name}: values outside the vocabulary {sorted(unknown)}")
-    return problems

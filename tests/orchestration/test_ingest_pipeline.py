@@ -8,7 +8,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lakehouse.ingest import LandingFileError
 from lakehouse.landing import LANDING_SOURCES, landing_path, list_landing_files
 from lakehouse.storage import Lakehouse
 from orchestration.ingest.assets import bronze_assets, silver_assets
@@ -109,6 +108,3 @@ def test_bad_landing_file_fails_the_run_and_commits_nothing(built: tuple[Path, L
     assert lake.read("bronze.payments").equals(before)
     assert lake.version("silver.payments") == versions["silver.payments"]
 
-
-def test_landing_error_type_is_exported() -> None:
-    assert issubclass(LandingFileError, Exception)
