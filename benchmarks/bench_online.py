@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_scoring import DAY, synthetic_features
-from lakehouse.storage import Lakehouse
+from benchmarks.bench_scoring import CHURN, DAY, synthetic_features
+from models.usecase import load_use_cases
 
 FEATURES = [
     "customer_activity:sessions_7d_sum",
@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None) -> str:
         os.environ["SCOREHOUSE_LAKEHOUSE_URI"] = str(root / "lake")
         from feature_repo.config import apply, feature_store
 
-        lake = Lakehouse(root / "lake")
+        lake = load_use_cases().lakehouse(root / "lake")
         for name, frame in synthetic_features(args.customers).items():
             lake.append(name, frame)
-        lake.create_if_missing("ml.predictions")
+        lake.create_if_missing(CHURN.tables.scoring.predictions)
         apply()
         store = feature_store()
         start = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)

@@ -1,9 +1,9 @@
 """End-to-end batch scoring against its floor, measured in the same process.
 
-End to end (``models.scoring.score_day``): population from ``features.customer_account``,
-feature retrieval through Feast (our Delta offline store, pinned versions, feature service
-``churn_v1`` incl. on-demand ratios), ``inplace_predict``, exact TreeSHAP, reason codes, and the
-Delta commits of ``ml.prediction_explanations``, ``ml.predictions`` and ``ml.scoring_runs``.
+End to end (``models.scoring.batch.score_day`` for the churn use case): population from
+``features.customer_account``, feature retrieval through Feast (our Delta offline store, pinned
+versions, feature service ``churn_v1``), ``inplace_predict``, exact TreeSHAP, reason codes, and
+the Delta commits of the churn explanations, predictions and scoring-runs tables.
 
 Floor: the same feature rows read from one Parquet file, ``inplace_predict``, exact TreeSHAP
 with our kernel, scores and SHAP written to Parquet — the least any scoring must do.
@@ -30,26 +30,16 @@ import xgboost as xgb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.measure import PeakRss
-from lakehouse.features import CHURN_V1_FEATURES, FEATURE_TABLES, ON_DEMAND_FEATURES
-from lakehouse.landing import CHANNELS, INDUSTRIES, PLANS, REGIONS
-from lakehouse.storage import Lakehouse
-from models.encoding import feature_matrix, feature_names
 from models.explain import TreeShapExplainer
-from models.scoring import (
-    ScoringModel,
-    ScoringPolicy,
-    ScoringRun,
-    pin_feature_versions,
-    score_day,
-)
+from models.scoring.batch import ScoringModel, ScoringRun, pin_feature_versions, score_day
+from models.scoring.policy import ScoringPolicy
+from models.usecase import load_use_cases
 
 DAY = date(2025, 6, 30)
-VOCABULARIES = {
-    "plan": PLANS,
-    "region": REGIONS,
-    "industry": INDUSTRIES,
-    "acquisition_channel": CHANNELS,
-}
+CHURN = load_use_cases()["churn"]
+ENCODING = CHURN.encoding
+VOCABULARIES = dict(ENCODING.categories)
+FEATURE_TABLES = {name: CHURN.table_spec(name) for name in CHURN.tables.feature_tables}
 
 
 def synthetic_features(customers: int, seed: int = 0) -> dict[str, pl.DataFrame]:
@@ -85,11 +75,11 @@ def synthetic_features(customers: int, seed: int = 0) -> dict[str, pl.DataFrame]
 def train_model(tables: dict[str, pl.DataFrame], trees: int, depth: int) -> xgb.Booster:
     """A ``trees``-tree model over the service's features, on a sample with a real signal."""
     sample = _joined(tables).head(50_000)
-    matrix = feature_matrix(sample)
+    matrix = ENCODING.matrix(sample)
     rng = np.random.default_rng(1)
     logit = 0.4 * np.nan_to_num(matrix[:, 0]) - 0.3 * np.nan_to_num(matrix[:, 15]) - 2.0
     label = (rng.random(len(matrix)) < 1 / (1 + np.exp(-logit))).astype(np.float32)
-    data = xgb.DMatrix(matrix, label=label, feature_names=feature_names())
+    data = xgb.DMatrix(matrix, label=label, feature_names=ENCODING.names)
     params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.1, "nthread": 2}
     return xgb.train(params, data, num_boost_round=trees)
 
@@ -101,24 +91,16 @@ def _joined(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     joined = frames[0]
     for other in frames[1:]:
         joined = joined.join(other, on="customer_id")
-    return joined.with_columns(
-        # As feature_repo/churn.py's on-demand view: null where the denominator is 0.
-        pl.when(pl.col("payment_attempts_90d") > 0)
-        .then(pl.col("failed_payments_90d") / pl.col("payment_attempts_90d"))
-        .alias("failed_payment_rate_90d"),
-        pl.when(pl.col("seats") > 0)
-        .then(pl.col("tickets_30d") / pl.col("seats"))
-        .alias("tickets_per_seat_30d"),
-    ).select("customer_id", *CHURN_V1_FEATURES)
+    return joined.select("customer_id", *ENCODING.names)
 
 
 def floor(parquet: Path, out: Path, booster: xgb.Booster, explainer: TreeShapExplainer) -> None:
     rows = pl.read_parquet(parquet)
-    matrix = feature_matrix(rows)
+    matrix = ENCODING.matrix(rows)
     scores = booster.inplace_predict(matrix)
     shap = explainer.shap_values(matrix)
     frame = pl.DataFrame({"customer_id": rows["customer_id"], "score": scores}).hstack(
-        pl.DataFrame(shap, schema=[*feature_names(), "base_value"])
+        pl.DataFrame(shap, schema=[*ENCODING.names, "base_value"])
     )
     frame.write_parquet(out)
 
@@ -140,17 +122,17 @@ def main(argv: list[str] | None = None) -> str:
         os.environ["SCOREHOUSE_HOME"] = str(root / "home")
         from feature_repo.config import apply, feature_store
 
-        lake = Lakehouse(root / "lake")
+        lake = load_use_cases().lakehouse(root / "lake")
         tables = synthetic_features(args.customers)
         for name, frame in tables.items():
             lake.append(name, frame)
-        lake.create_if_missing("ml.predictions")
+        lake.create_if_missing(CHURN.tables.scoring.predictions)
         apply(str(root / "lake"))
         parquet = root / "features.parquet"
         _joined(tables).write_parquet(parquet)
         del tables
         booster = train_model({n: lake.read(n) for n in FEATURE_TABLES}, args.trees, args.depth)
-        model = ScoringModel("bench", "1", "champion", booster, "churn_v1", 0)
+        model = ScoringModel("churn", "1", "champion", booster, "churn_v1", 0)
         policy = ScoringPolicy(chunk_rows=args.chunk_rows)
 
         build_started = time.perf_counter()
@@ -158,10 +140,10 @@ def main(argv: list[str] | None = None) -> str:
         build = time.perf_counter() - build_started
 
         def end_to_end(i: int) -> None:
-            versions = pin_feature_versions(lake)
+            versions = pin_feature_versions(lake, list(FEATURE_TABLES))
             run = ScoringRun(f"bench-{i}", DAY, "bench", "bench", versions, datetime.now(UTC))
             store = feature_store(str(root / "lake"), pins=versions)
-            score_day(lake, store, model, run, policy)
+            score_day(lake, store, CHURN, model, run, policy)
 
         results: dict[str, tuple[float, float]] = {}
         for name, action in [
@@ -188,7 +170,7 @@ def main(argv: list[str] | None = None) -> str:
     (floor_s, _), (e2e_s, e2e_peak) = results.values()
     lines = [
         f"### Batch scoring, {args.customers:,} customers, {args.trees} trees depth {args.depth}, "
-        f"{len(CHURN_V1_FEATURES)} features ({len(ON_DEMAND_FEATURES)} on demand)",
+        f"{len(ENCODING.names)} features ({len(CHURN.features.ratios)} ratios)",
         "",
         "| path | median s | rows/s | peak RSS GiB |",
         "|---|---:|---:|---:|",

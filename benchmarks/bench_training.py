@@ -1,7 +1,7 @@
 """Training speed and peak memory at 100k and 1M training-set rows, against raw xgboost.
 
-For each size a synthetic ``ml.training_set`` frame (the catalog schema, a real churn signal;
-``tests/training/synthetic.py``) is trained with the production entry point
+For each size a synthetic churn training set (the catalog schema, a real churn signal;
+``tests/models/synthetic.py``) is trained with the production entry point
 ``models.training.train`` — input checks, time split, encoding, DMatrix construction, fit with
 early stopping, evaluation — and, as the baseline, with ``xgboost.train`` alone on DMatrices
 built beforehand from the same encoded splits with the same parameters (so both stop at the same
@@ -43,9 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import PeakRss  # noqa: E402
-from models.encoding import LABEL, feature_matrix, feature_names  # noqa: E402
-from models.training import TimeSplit, TrainingParams, train  # noqa: E402
-from tests.training.synthetic import synthetic_training_set  # noqa: E402
+from models.training.params import TimeSplit, TrainingParams  # noqa: E402
+from models.training.train import train  # noqa: E402
+from tests.models.synthetic import CHURN, synthetic_training_set  # noqa: E402
+
+ENCODING = CHURN.encoding
 
 DAYS = 100  # as-of dates per customer: 42 train, 14 validation, 14 test days after the gap
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "training.md"
@@ -85,12 +87,12 @@ def _frame(rows: int) -> pl.DataFrame:
 def _fit_matrices(frame: pl.DataFrame, params: TrainingParams) -> dict[str, xgb.DMatrix]:
     """The encoded train and validation DMatrices ``train()`` would build."""
     dates = frame["as_of_date"]
-    split = TimeSplit.from_dates(dates.min(), dates.max(), params)
+    split = TimeSplit.from_dates(dates.min(), dates.max(), params, CHURN.design.label_horizon_days)
     return {
         name: xgb.DMatrix(
-            feature_matrix(part := split.rows(frame, name)),
-            label=part[LABEL].to_numpy(),
-            feature_names=feature_names(),
+            ENCODING.matrix(part := split.rows(frame, name)),
+            label=part[ENCODING.label].to_numpy(),
+            feature_names=ENCODING.names,
             missing=np.nan,
         )
         for name in ("train", "validation")
@@ -98,12 +100,12 @@ def _fit_matrices(frame: pl.DataFrame, params: TrainingParams) -> dict[str, xgb.
 
 
 def _encode(frame: pl.DataFrame, params: TrainingParams, _: object) -> dict[str, float]:
-    feature_matrix(frame)
+    ENCODING.matrix(frame)
     return {}
 
 
 def _ours(frame: pl.DataFrame, params: TrainingParams, _: object) -> dict[str, float]:
-    model = train(frame, params)
+    model = train(frame, CHURN.design, params)
     return {
         "train_rows": model.rows["train"],
         "best_iteration": model.best_iteration,
@@ -199,7 +201,7 @@ def render(results: Sequence[Result], params: TrainingParams, repeats: int, isol
         f"{load:.1f} at the end (other work on the machine inflates wall times); "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}.",
         f"Synthetic training set ({DAYS} as-of dates per customer, "
-        f"{len(feature_names())} features), "
+        f"{len(ENCODING.names)} features), "
         f"xgboost hist, depth {params.max_depth}, eta {params.learning_rate}, "
         f"{params.nthread} threads, early stopping after {params.early_stopping_rounds} rounds "
         f"(at most {params.num_boost_round}). Medians of {repeats} repeat(s); peak = largest "

@@ -14,6 +14,9 @@ import polars as pl
 
 from lakehouse.errors import SchemaMismatchError, UnknownTableError
 
+TIMESTAMP = pl.Datetime("us", "UTC")
+"""The one timestamp type of every table: microseconds, UTC."""
+
 # Audit-safe default: keep the log and removed data files long enough to time-travel to any
 # version an audited prediction refers to (7 years for credit-risk style audits).
 DEFAULT_RETENTION_DAYS = 7 * 365

@@ -23,10 +23,11 @@ def project_root() -> Path:
     return Path.cwd()
 
 
-def scorehouse_home() -> Path:
-    """The folder for all embedded state; created on first use."""
+def scorehouse_home(*, create: bool = True) -> Path:
+    """The folder for all embedded state; created on first use (unless ``create`` is False)."""
     home = Path(os.environ.get("SCOREHOUSE_HOME") or project_root() / ".scorehouse")
-    home.mkdir(parents=True, exist_ok=True)
+    if create:
+        home.mkdir(parents=True, exist_ok=True)
     return home.resolve()
 
 

@@ -4,7 +4,7 @@ Every write is one Delta commit: it either becomes a new table version in full o
 table as it was. Writes are checked against the catalog schema first, and every commit carries
 metadata (operation, row count, code version, Dagster run id, asset key, partition).
 
-    lake = Lakehouse()
+    lake = Lakehouse(catalog=catalog)
     lake.append("bronze.usage", frame, commit=CommitInfo(run_id=...))
     lake.replace("bronze.usage", frame, partition={"_batch_date": day})
     lake.merge("silver.customers", frame)
@@ -83,19 +83,18 @@ class StagedAppend:
 
 
 class Lakehouse:
-    """Delta tables of a catalog under one root URI (``SCOREHOUSE_LAKEHOUSE_URI``)."""
+    """Delta tables of a catalog under one root URI (``SCOREHOUSE_LAKEHOUSE_URI``).
+
+    The catalog is always given: the storage layer knows no project tables of its own.
+    """
 
     def __init__(
         self,
         uri: str | Path | None = None,
         *,
-        catalog: Catalog | None = None,
+        catalog: Catalog,
         storage_options: dict[str, str] | None = None,
     ) -> None:
-        if catalog is None:
-            from lakehouse.tables import CATALOG  # the project's tables (imports the contract)
-
-            catalog = CATALOG
         self.uri = str(uri) if uri is not None else config.lakehouse_uri()
         self.catalog = catalog
         self.storage_options = (

@@ -1,4 +1,4 @@
-"""Binary-classification metrics for churn probabilities, in numpy/scipy only (no sklearn).
+"""Binary-classification metrics of predicted probabilities, in numpy/scipy only (no sklearn).
 
 Every function takes ``y`` (0/1 labels) and ``p`` (predicted probabilities) of equal length.
 Ranking metrics (ROC-AUC, PR-AUC, KS) need both classes present and raise ``ValueError``
@@ -156,27 +156,33 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def truth_comparison(
-    rows: pl.DataFrame, truth: pl.DataFrame, *, prediction: str = "prediction"
+    rows: pl.DataFrame,
+    truth: pl.DataFrame,
+    *,
+    key: str,
+    label: str,
+    truth_column: str,
+    prediction: str = "prediction",
 ) -> dict[str, float]:
-    """ROC-AUC of the model and of the simulator's truth on the same labelled rows.
+    """ROC-AUC of the model and of a simulator's truth on the same labelled rows.
 
-    ``rows`` has ``customer_id``, ``as_of_date``, ``churned_30d`` and ``prediction``; ``truth``
-    has ``customer_id``, ``as_of_date`` (the day the truth was computed) and
-    ``churn_probability_30d``. The truth computed at the end of day ``A − 1`` is the hazard of
-    cancelling on days ``A … A + 29``, exactly the window of label as-of ``A`` (whose features
-    also stop at ``A − 1``), so row ``A`` joins truth ``A − 1``. Rows without truth are
-    dropped from both scores; ``rows_matched`` says how many remained.
+    ``rows`` has ``key``, ``as_of_date``, ``label`` and ``prediction``; ``truth`` has ``key``,
+    ``as_of_date`` (the day the truth was computed, at its end) and ``truth_column``. The truth
+    computed at the end of day ``A − 1`` is the probability of the event over the window of the
+    label as-of ``A`` (whose features also stop at ``A − 1``), so row ``A`` joins truth
+    ``A − 1``. Rows without truth are dropped from both scores; ``rows_matched`` says how many
+    remained.
     """
     aligned = truth.select(
-        "customer_id",
+        key,
         (pl.col("as_of_date") + pl.duration(days=1)).alias("as_of_date"),
-        "churn_probability_30d",
+        truth_column,
     )
-    joined = rows.join(aligned, on=["customer_id", "as_of_date"], how="inner")
-    y = joined["churned_30d"].to_numpy()
+    joined = rows.join(aligned, on=[key, "as_of_date"], how="inner")
+    y = joined[label].to_numpy()
     return {
         "rows": float(rows.height),
         "rows_matched": float(joined.height),
         "model_roc_auc": roc_auc(y, joined[prediction].to_numpy()),
-        "truth_roc_auc": roc_auc(y, joined["churn_probability_30d"].to_numpy()),
+        "truth_roc_auc": roc_auc(y, joined[truth_column].to_numpy()),
     }

@@ -17,9 +17,9 @@ import xgboost as xgb
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from models.encoding import feature_matrix, feature_names
+from models.encoding import FeatureEncoding
 from models.metrics import calibration_table, pr_auc, pr_curve, roc_auc, roc_curve
-from models.training import TrainedModel
+from models.training.train import TrainedModel
 
 Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
 DPI = 80
@@ -63,7 +63,7 @@ def pr_png(series: Series) -> bytes:
 
 
 def calibration_png(series: Series, bins: int = 10) -> bytes:
-    """Observed churn rate against mean predicted probability per bin (reliability diagram)."""
+    """Observed positive rate against mean predicted probability per bin (reliability diagram)."""
     figure, ax = _figure()
     top = 0.0
     for name, (y, p) in series.items():
@@ -75,7 +75,7 @@ def calibration_png(series: Series, bins: int = 10) -> bytes:
     ax.plot([0, top], [0, top], linestyle=":", color="grey")
     ax.set(
         xlabel="mean predicted probability",
-        ylabel="observed churn rate",
+        ylabel="observed positive rate",
         title="Calibration",
         xlim=(0, top),
         ylim=(0, top),
@@ -108,7 +108,7 @@ def shap_summary_png(
         )
     ax.set_yticks(range(len(order)), [names[i] for i in order])
     ax.axvline(0, color="grey", linewidth=0.8)
-    ax.set(xlabel="SHAP value (log-odds of churn)", title="SHAP summary (validation)")
+    ax.set(xlabel="SHAP value (log-odds)", title="SHAP summary (validation)")
     if len(order):
         figure.colorbar(points, ax=ax, label="feature value (low → high)", ticks=[])
     return _png(figure)
@@ -131,21 +131,24 @@ def shap_values(booster: xgb.Booster, features: np.ndarray) -> np.ndarray:
 
 
 def training_plots(
-    model: TrainedModel, validation: pl.DataFrame, shap_rows: int = 2000
+    model: TrainedModel,
+    encoding: FeatureEncoding,
+    validation: pl.DataFrame,
+    shap_rows: int = 2000,
 ) -> dict[str, bytes]:
-    """Artifacts of a training run: ROC / PR / calibration on validation and out-of-time test,
-    and the SHAP summary of up to ``shap_rows`` validation rows (a seeded sample)."""
+    """Artifacts of a training run: ROC / PR / calibration on validation and test, and the
+    SHAP summary of up to ``shap_rows`` validation rows (a seeded sample)."""
     series = {
-        name: (rows["churned_30d"].to_numpy(), rows["prediction"].to_numpy())
+        name: (rows[encoding.label].to_numpy(), rows["prediction"].to_numpy())
         for name, rows in model.predictions.items()
     }
     sample = validation.sample(min(shap_rows, validation.height), seed=model.params.seed)
-    features = feature_matrix(sample)
+    features = encoding.matrix(sample)
     return {
         "plots/roc.png": roc_png(series),
         "plots/pr.png": pr_png(series),
         "plots/calibration.png": calibration_png(series),
         "plots/shap_summary.png": shap_summary_png(
-            shap_values(model.booster, features), features, feature_names()
+            shap_values(model.booster, features), features, encoding.names
         ),
     }

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import polars as pl
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import AssetKey, MetadataValue, TableColumn, TableSchema
 
 from lakehouse.storage import Lakehouse
+from models.markdown import markdown_table
+
+
+def table_key(table: str) -> AssetKey:
+    """The asset key of a table-writing asset: the table name split on its dot."""
+    return AssetKey(table.split("."))
 
 
 def table_metadata(lake: Lakehouse, table: str, *, preview_rows: int = 5) -> dict[str, Any]:
@@ -27,13 +32,3 @@ def table_metadata(lake: Lakehouse, table: str, *, preview_rows: int = 5) -> dic
         "last_operation": str(last.get("scorehouse.operation", last.get("operation", ""))),
         "preview": MetadataValue.md(markdown_table(preview) if preview is not None else "(empty)"),
     }
-
-
-def markdown_table(frame: pl.DataFrame) -> str:
-    """A small frame as a markdown table (Dagster renders it in the UI)."""
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in frame.rows()
-    ]
-    return "\n".join([header, rule, *rows])

@@ -1,14 +1,38 @@
-"""Partitions shared by every domain (one per calendar day) and helpers for partitioned runs."""
+"""Daily partitions per source system, and helpers for partitioned runs.
 
+A simulated source's partitions are its world's days (``SCOREHOUSE_START_DATE`` and
+``SCOREHOUSE_SIM_DAYS``): no empty days past the data. A real source's run from its spec's
+``start_date`` (default ``SCOREHOUSE_START_DATE``) to today, so a file dropped today can be
+ingested today.
+"""
+
+from __future__ import annotations
+
+import functools
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import AssetExecutionContext, DailyPartitionsDefinition
 
 from lakehouse.commit import CommitInfo
-from orchestration.settings import WORLD
+from models.usecase.spec import SourceSpec
+from orchestration.settings import WORLD, first_day
 
-daily_partitions = DailyPartitionsDefinition(start_date=WORLD.start_date.isoformat())
+
+@functools.cache
+def _daily(start: date, end: date | None) -> DailyPartitionsDefinition:
+    if end is None:
+        return DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+    return DailyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=(end + timedelta(days=1)).isoformat()
+    )
+
+
+def source_partitions(source: SourceSpec) -> DailyPartitionsDefinition:
+    """The daily partitions of everything built from ``source``."""
+    if source.simulator is not None and WORLD.simulate:
+        return _daily(WORLD.start_date, WORLD.end_date)
+    return _daily(first_day(source), None)
 
 
 def partition_days(context: AssetExecutionContext) -> list[date]:

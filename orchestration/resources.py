@@ -10,19 +10,21 @@ from feast import FeatureStore
 
 from feature_repo.config import apply, feature_store
 from lakehouse import config
-from lakehouse.simulator import DriftInjection, SimulationConfig
+from lakehouse.sources.saas import DriftInjection, SimulationConfig
 from lakehouse.storage import Lakehouse
-from lakehouse.tables import ML_PREDICTIONS
+from models.lifecycle.registry import ModelRegistry
+from models.usecase import UseCase, load_use_cases
 from orchestration.settings import WORLD
 
 
 class LakehouseResource(ConfigurableResource):
-    """The Delta lakehouse. ``uri`` empty: ``SCOREHOUSE_LAKEHOUSE_URI`` or the embedded folder."""
+    """The Delta lakehouse over every use case's tables. ``uri`` empty:
+    ``SCOREHOUSE_LAKEHOUSE_URI`` or the embedded folder."""
 
     uri: str = ""
 
     def get(self) -> Lakehouse:
-        return Lakehouse(self.uri or None)
+        return load_use_cases().lakehouse(self.uri or None)
 
 
 class LandingResource(ConfigurableResource):
@@ -47,13 +49,27 @@ class FeatureStoreResource(ConfigurableResource):
         return feature_store(self.lakehouse_uri or None, pins=pins)
 
     def apply(self) -> None:
-        """Register the repo's entities, views and services (``feast apply``).
+        """Register every use case's entities, views and services (``feast apply``).
 
-        ``ml.predictions`` is created empty first if needed: its view is registered before the
-        first scoring run; the feature tables must exist (a missing one is an error).
+        The prediction tables are created empty first if needed: their views are registered
+        before the first scoring run; the feature tables must exist (a missing one is an error).
         """
-        Lakehouse(self.lakehouse_uri or None).create_if_missing(ML_PREDICTIONS.name)
+        use_cases = load_use_cases()
+        lake = use_cases.lakehouse(self.lakehouse_uri or None)
+        for use_case in use_cases.values():
+            lake.create_if_missing(use_case.tables.scoring.predictions)
         apply(self.lakehouse_uri or None)
+
+
+class ModelRegistryResource(ConfigurableResource):
+    """MLflow tracking and registry. ``tracking_uri`` empty: ``MLFLOW_TRACKING_URI`` or the
+    embedded SQLite store under ``SCOREHOUSE_HOME``."""
+
+    tracking_uri: str = ""
+
+    def get(self, use_case: UseCase) -> ModelRegistry:
+        """The registry of one use case's model."""
+        return ModelRegistry(use_case.model_name, self.tracking_uri or None)
 
 
 class SimulatorResource(ConfigurableResource):
@@ -91,4 +107,5 @@ def default_resources() -> dict[str, ConfigurableResource]:
         "landing": LandingResource(),
         "simulator": SimulatorResource(),
         "feature_store": FeatureStoreResource(),
+        "model_registry": ModelRegistryResource(),
     }

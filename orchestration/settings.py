@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+
+from models.usecase.spec import SourceSpec
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,13 @@ class WorldSettings:
     """Product change from the drift day: usage × (1 + this); ``SCOREHOUSE_SIM_USAGE_SHIFT``."""
     price_change: float
     """Price change from the drift day: prices × (1 + this); ``SCOREHOUSE_SIM_PRICE_CHANGE``."""
+    simulate: bool = True
+    """``SCOREHOUSE_SIMULATE=0``: built-in sources are real (their jobs never simulate)."""
+
+    @property
+    def end_date(self) -> date:
+        """The world's last day."""
+        return self.start_date + timedelta(days=self.days - 1)
 
     @classmethod
     def from_env(cls) -> WorldSettings:
@@ -36,7 +45,15 @@ class WorldSettings:
             drift_day=int(drift_day) if drift_day else None,
             usage_shift=float(os.environ.get("SCOREHOUSE_SIM_USAGE_SHIFT", "-0.35")),
             price_change=float(os.environ.get("SCOREHOUSE_SIM_PRICE_CHANGE", "0.0")),
+            simulate=os.environ.get("SCOREHOUSE_SIMULATE", "1") not in ("0", "false", "no"),
         )
 
 
 WORLD = WorldSettings.from_env()
+
+
+def first_day(source: SourceSpec) -> date:
+    """The first landing day of a source: its world's start, its spec's, or the setting's."""
+    if source.simulator is not None and WORLD.simulate:
+        return WORLD.start_date
+    return source.start_date or WORLD.start_date

@@ -1,10 +1,13 @@
-"""Shared fixtures: every test gets its own SCOREHOUSE_HOME so nothing touches the checkout's."""
+"""Shared fixtures: every test gets its own SCOREHOUSE_HOME so nothing touches the checkout's;
+the expensive scored world is built once per session (``scored_template``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests.scored_world import build_template
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +17,15 @@ def scorehouse_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SCOREHOUSE_LAKEHOUSE_URI", raising=False)
     monkeypatch.delenv("SCOREHOUSE_LANDING_DIR", raising=False)
     monkeypatch.delenv("SCOREHOUSE_STORAGE_OPTIONS", raising=False)
+    monkeypatch.delenv("SCOREHOUSE_USE_CASES", raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     (home / "dagster").mkdir(parents=True)
     return home
+
+
+@pytest.fixture(scope="session")
+def scored_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A churn world with features, labels, a training set and a champion (read-only: copy it)."""
+    root = tmp_path_factory.mktemp("scored-template")
+    build_template(root)
+    return root

@@ -1,4 +1,4 @@
-"""A tiny simulated world built through the real Dagster assets, shared by integration tests."""
+"""Tiny simulated worlds built through the real Dagster assets, shared by integration tests."""
 
 from __future__ import annotations
 
@@ -11,14 +11,28 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from orchestration.features.assets import churn_labels, customer_features
-from orchestration.ingest.assets import bronze_assets, silver_assets
+from models.usecase import UseCase, load_use_cases
+from orchestration.features.assets import feature_assets, label_asset
+from orchestration.ingest.assets import source_assets
 from orchestration.resources import LakehouseResource, LandingResource, SimulatorResource
 from orchestration.settings import WORLD
 from orchestration.sources.assets import simulated_landing
 
-INGEST_ASSETS = [simulated_landing, *bronze_assets, *silver_assets]
-FEATURE_ASSETS = [customer_features, churn_labels]
+
+def churn() -> UseCase:
+    """The built-in churn use case (as loaded for the current SCOREHOUSE_HOME)."""
+    return load_use_cases()["churn"]
+
+
+def ingest_assets(use_case: UseCase | None = None) -> list[AssetsDefinition]:
+    """Simulated landing, bronze and silver of the churn use case's source."""
+    source = (use_case or churn()).source
+    return [simulated_landing(source), *source_assets(source)]
+
+
+def churn_feature_assets(use_case: UseCase | None = None) -> list[AssetsDefinition]:
+    use_case = use_case or churn()
+    return [feature_assets(use_case), label_asset(use_case)]
 
 
 def run_days(
@@ -41,7 +55,7 @@ def run_days(
         **(extra_resources or {}),
     }
     return materialize(
-        assets if assets is not None else [*INGEST_ASSETS, *FEATURE_ASSETS],
+        assets if assets is not None else [*ingest_assets(), *churn_feature_assets()],
         resources=resources,
         instance=DagsterInstance.ephemeral(),
         tags={

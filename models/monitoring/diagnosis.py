@@ -21,28 +21,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
 from lakehouse.catalog import TableSpec
-from lakehouse.tables import MONITORING_DIAGNOSIS
-from models.monitoring.drift import OK
-
-FAULT = "fault"
-HEALTHY, POPULATION_DRIFT, PIPELINE_FAULT = "healthy", "population_drift", "pipeline_fault"
-CHECK_SCHEMA = MONITORING_DIAGNOSIS.schema_without("as_of_date", "dagster_run_id", "computed_at")
-
-
-@dataclass(frozen=True)
-class DiagnosisThresholds:
-    """When a pipeline signal counts as a fault."""
-
-    row_count_tolerance: float = 0.3
-    null_rate_jump: float = 0.1
-    trailing_days: int = 7
-    null_rate_sigmas: float = 3.0
+from models.monitoring.policy import (
+    FAULT,
+    HEALTHY,
+    OK,
+    PIPELINE_FAULT,
+    POPULATION_DRIFT,
+    DiagnosisThresholds,
+)
+from models.monitoring.tables import DIAGNOSIS_CHECK_SCHEMA
 
 
 def _check(
@@ -151,7 +143,7 @@ def freshness_checks(latest: Mapping[str, date | None], day: date) -> list[dict[
 
 def diagnosis_frame(checks: list[dict[str, object]]) -> pl.DataFrame:
     """Checks as a frame, faults first."""
-    frame = pl.DataFrame(checks, schema=CHECK_SCHEMA)
+    frame = pl.DataFrame(checks, schema=DIAGNOSIS_CHECK_SCHEMA)
     return frame.sort(
         pl.col("status") == FAULT, "check", "subject", descending=[True, False, False]
     )

@@ -20,36 +20,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from scipy.stats import chi2_contingency, ks_2samp
 
-from lakehouse.tables import MONITORING_FEATURE_DRIFT
+from models.monitoring.policy import SEVERITY, DriftThresholds
+from models.monitoring.tables import DRIFT_SCHEMA
 
-OK, WARN, ALERT = "ok", "warn", "alert"
 NUMERIC, CATEGORICAL = "numeric", "categorical"
-SEVERITY = {ALERT: 2, WARN: 1, OK: 0}
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """PSI levels of a warning and an alert, the test's significance level, the PSI bins."""
-
-    psi_warn: float = 0.1
-    psi_alert: float = 0.25
-    p_value: float = 0.01
-    bins: int = 10
-    epsilon: float = 1e-4
-
-    def status(self, psi: float, p_value: float) -> str:
-        """``alert``/``warn``/``ok`` from PSI, only when the test is significant."""
-        if math.isnan(psi) or not p_value < self.p_value:
-            return OK
-        if psi >= self.psi_alert:
-            return ALERT
-        return WARN if psi >= self.psi_warn else OK
 
 
 def _psi(reference: np.ndarray, current: np.ndarray, epsilon: float) -> float:
@@ -170,16 +149,6 @@ def sort_by_severity(frame: pl.DataFrame) -> pl.DataFrame:
         descending=True,
         nulls_last=True,
     )
-
-
-DRIFT_SCHEMA = MONITORING_FEATURE_DRIFT.schema_without(
-    "as_of_date",
-    "importance",
-    "model_version",
-    "training_set_version",
-    "dagster_run_id",
-    "computed_at",
-)
 
 
 def _values(series: pl.Series) -> np.ndarray:

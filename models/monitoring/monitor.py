@@ -2,25 +2,24 @@
 call these): drift and diagnosis of a scored day, performance of matured vintages, the report.
 
 References (per champion version, cached within a run): feature values = the
-``ml.training_set`` version the model was trained on (tag ``training_set_version``), sampled
+training-set version the model was trained on (tag ``training_set_version``), sampled
 to ``reference_sample_rows``; scores = the model's scores on that set's out-of-time test rows
 (see ``inputs.reference_scores``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from lakehouse.features import CHURN_V1_FEATURES, FEATURE_TABLES
 from lakehouse.storage import Lakehouse
+from models.lifecycle.registry import ModelRegistry
 from models.monitoring import inputs
 from models.monitoring.diagnosis import (
-    DiagnosisThresholds,
     diagnosis_frame,
     freshness_checks,
     null_rate_checks,
@@ -28,28 +27,15 @@ from models.monitoring.diagnosis import (
     schema_checks,
     verdict,
 )
-from models.monitoring.drift import DriftThresholds, drift_table, sort_by_severity
-from models.monitoring.inputs import SCORE
+from models.monitoring.drift import drift_table, sort_by_severity
 from models.monitoring.performance import label_day, latest_matured_vintage, vintage_performance
-from models.monitoring.policy import CHAMPION, RetrainPolicy, assess
+from models.monitoring.policy import PIPELINE_FAULT, SCORE, MonitoringSettings, assess
 from models.monitoring.report import MonitoringReport, psi_png, score_png
-from models.registry import ModelRegistry
+from models.usecase.spec import UseCase
 
 
 class MonitoringError(ValueError):
     """Monitoring cannot run for a day: the message says what is missing."""
-
-
-@dataclass(frozen=True)
-class MonitoringSettings:
-    """Every threshold of a monitoring run."""
-
-    drift: DriftThresholds = field(default_factory=DriftThresholds)
-    diagnosis: DiagnosisThresholds = field(default_factory=DiagnosisThresholds)
-    policy: RetrainPolicy = field(default_factory=RetrainPolicy)
-    reference_sample_rows: int = 200_000
-    performance_lookback_days: int = 7
-    model_alias: str = CHAMPION
 
 
 @dataclass(frozen=True)
@@ -80,19 +66,23 @@ class DayDrift:
 
 
 def load_reference(
-    lake: Lakehouse, registry: ModelRegistry, run: dict[str, Any], sample_rows: int
+    lake: Lakehouse,
+    registry: ModelRegistry,
+    use_case: UseCase,
+    run: dict[str, Any],
+    sample_rows: int,
 ) -> Reference:
     """The reference of the scoring run's model version (see the module docstring)."""
     version, ts_version = str(run["model_version"]), int(run["training_set_version"])
     if ts_version < 0:
         raise MonitoringError(f"model v{version} has no training_set_version tag: no reference")
-    training_set = inputs.training_reference(lake, ts_version, sample_rows=sample_rows)
-    scores = inputs.reference_scores(registry, version, training_set)
+    training_set = inputs.training_reference(lake, use_case, ts_version, sample_rows=sample_rows)
+    scores = inputs.reference_scores(registry, use_case, version, training_set)
     return Reference(version, ts_version, training_set, scores)
 
 
-def _scoring_run(lake: Lakehouse, day: date, alias: str) -> dict[str, Any]:
-    runs = inputs.scored_runs(lake, [day]).filter(pl.col("model_alias") == alias)
+def _scoring_run(lake: Lakehouse, use_case: UseCase, day: date, alias: str) -> dict[str, Any]:
+    runs = inputs.scored_runs(lake, use_case, [day]).filter(pl.col("model_alias") == alias)
     if runs.is_empty():
         raise MonitoringError(f"no scoring run with model alias {alias!r} for {day}: score first")
     return runs.row(0, named=True)
@@ -101,27 +91,29 @@ def _scoring_run(lake: Lakehouse, day: date, alias: str) -> dict[str, Any]:
 def drift_and_diagnosis(
     lake: Lakehouse,
     registry: ModelRegistry,
+    use_case: UseCase,
     day: date,
     settings: MonitoringSettings,
     cache: dict[str, Reference] | None = None,
 ) -> DayDrift:
     """Feature and score drift of ``day``'s current scoring run, and the pipeline checks."""
-    run = _scoring_run(lake, day, settings.model_alias)
+    run = _scoring_run(lake, use_case, day, settings.model_alias)
     cache = {} if cache is None else cache
     key = str(run["model_version"])
     if key not in cache:
-        cache[key] = load_reference(lake, registry, run, settings.reference_sample_rows)
+        cache[key] = load_reference(lake, registry, use_case, run, settings.reference_sample_rows)
     reference = cache[key]
-    current = inputs.day_features(lake, day, inputs.pinned_versions(run))
-    scores = inputs.run_predictions(lake, pl.DataFrame([run]))["score"].to_numpy()
-    features = drift_table(reference.features, current, CHURN_V1_FEATURES, settings.drift)
+    current = inputs.day_features(lake, use_case, day, inputs.pinned_versions(run))
+    predictions = inputs.run_predictions(lake, use_case, pl.DataFrame([run]))
+    scores = predictions["score"].to_numpy()
+    features = drift_table(reference.features, current, use_case.features.features, settings.drift)
     score = drift_table(
         pl.DataFrame({SCORE: reference.scores}),
         pl.DataFrame({SCORE: scores}),
         [SCORE],
         settings.drift,
     ).with_columns(pl.lit("score").alias("kind"))
-    importance = inputs.shap_importance(lake, run)
+    importance = inputs.shap_importance(lake, use_case, run)
     drift = sort_by_severity(pl.concat([features, score])).with_columns(
         pl.col("feature")
         .replace_strict(importance, default=None, return_dtype=pl.Float64)
@@ -129,34 +121,46 @@ def drift_and_diagnosis(
         pl.lit(reference.model_version).alias("model_version"),
         pl.lit(reference.training_set_version, dtype=pl.Int64).alias("training_set_version"),
     )
-    return DayDrift(day, reference, drift, diagnose(lake, day, drift, settings), scores)
+    diagnosis = diagnose(lake, use_case, day, drift, settings)
+    return DayDrift(day, reference, drift, diagnosis, scores)
 
 
 def diagnose(
-    lake: Lakehouse, day: date, drift: pl.DataFrame, settings: MonitoringSettings
+    lake: Lakehouse,
+    use_case: UseCase,
+    day: date,
+    drift: pl.DataFrame,
+    settings: MonitoringSettings,
 ) -> pl.DataFrame:
     """Every pipeline-health check of ``day`` (``diagnosis`` module)."""
     thresholds = settings.diagnosis
-    counts = inputs.feature_row_counts(lake, day, thresholds.trailing_days)
+    counts = inputs.feature_row_counts(lake, use_case, day, thresholds.trailing_days)
+    specs = {t: use_case.table_spec(t) for t in use_case.tables.feature_tables}
     return diagnosis_frame(
-        row_count_checks(counts, day, inputs.POPULATION_TABLE, thresholds)
+        row_count_checks(counts, day, use_case.features.population_table, thresholds)
         + null_rate_checks(drift, thresholds)
-        + schema_checks(inputs.table_schemas(lake), FEATURE_TABLES)
-        + freshness_checks(inputs.latest_feature_dates(lake), day)
+        + schema_checks(inputs.table_schemas(lake, use_case), specs)
+        + freshness_checks(inputs.latest_feature_dates(lake, use_case), day)
     )
 
 
 def matured_performance(
-    lake: Lakehouse, registry: ModelRegistry, partition: date, settings: MonitoringSettings
+    lake: Lakehouse,
+    registry: ModelRegistry,
+    use_case: UseCase,
+    partition: date,
+    settings: MonitoringSettings,
 ) -> pl.DataFrame:
     """Performance of the vintages whose labels matured by ``partition`` (the newest
     ``performance_lookback_days`` of them that have labels), every alias and version."""
-    newest = latest_matured_vintage(partition)
+    definition = use_case.label.definition
+    newest = latest_matured_vintage(partition, definition)
     vintages = [newest - timedelta(days=i) for i in range(settings.performance_lookback_days)]
-    labels = inputs.matured_labels(lake, [label_day(v) for v in vintages])
+    labels = inputs.matured_labels(lake, use_case, [label_day(v) for v in vintages])
     labelled = {d - timedelta(days=1) for d in labels["as_of_date"].unique().to_list()}
-    runs = inputs.scored_runs(lake, sorted(labelled))
-    performance = vintage_performance(inputs.run_predictions(lake, runs), labels)
+    runs = inputs.scored_runs(lake, use_case, sorted(labelled))
+    predictions = inputs.run_predictions(lake, use_case, runs)
+    performance = vintage_performance(predictions, labels, definition)
     training = {v: _training_roc_auc(registry, v) for v in performance["model_version"].unique()}
     return performance.with_columns(
         pl.col("model_version")
@@ -179,16 +183,18 @@ def build_report(
     diagnosis: pl.DataFrame,
     performance: pl.DataFrame,
     settings: MonitoringSettings,
+    use_case: str = "",
 ) -> MonitoringReport:
     """Verdict, retrain assessment and the action taken, from the stored monitoring rows."""
     found, evidence = verdict(diagnosis, drift)
     assessment = assess(found, drift, performance, settings.policy)
     if assessment.retrain:
         action = (
-            "Retrain requested: the `monitoring_retrain` sensor launches job `weekly_retrain` "
-            f"unless one was launched within {settings.policy.cooldown_days} days."
+            f"Retrain requested: the `{use_case}_monitoring_retrain` sensor launches job "
+            f"`{use_case}_weekly_retrain` unless one was launched within "
+            f"{settings.policy.cooldown_days} days."
         )
-    elif assessment.suppressed or found == "pipeline_fault":
+    elif assessment.suppressed or found == PIPELINE_FAULT:
         action = (
             "Upstream pipeline fault reported; no retrain. Fix the source data, rebuild the "
             "day's features, re-score and re-run monitoring."

@@ -13,16 +13,48 @@ breakage. ``cooldown_allows`` then keeps launches at least ``cooldown_days`` (as
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
 
-from models.monitoring.diagnosis import PIPELINE_FAULT
-from models.monitoring.drift import ALERT, SEVERITY
-from models.monitoring.inputs import SCORE
-
 CHAMPION = "champion"
+SCORE = "__score__"
+"""The drift row of the model's score (beside one row per feature)."""
+OK, WARN, ALERT = "ok", "warn", "alert"
+SEVERITY = {ALERT: 2, WARN: 1, OK: 0}
+FAULT = "fault"
+HEALTHY, POPULATION_DRIFT, PIPELINE_FAULT = "healthy", "population_drift", "pipeline_fault"
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """PSI levels of a warning and an alert, the test's significance level, the PSI bins."""
+
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    p_value: float = 0.01
+    bins: int = 10
+    epsilon: float = 1e-4
+
+    def status(self, psi: float, p_value: float) -> str:
+        """``alert``/``warn``/``ok`` from PSI, only when the test is significant."""
+        if math.isnan(psi) or not p_value < self.p_value:
+            return OK
+        if psi >= self.psi_alert:
+            return ALERT
+        return WARN if psi >= self.psi_warn else OK
+
+
+@dataclass(frozen=True)
+class DiagnosisThresholds:
+    """When a pipeline signal counts as a fault."""
+
+    row_count_tolerance: float = 0.3
+    null_rate_jump: float = 0.1
+    trailing_days: int = 7
+    null_rate_sigmas: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +66,18 @@ class RetrainPolicy:
     roc_auc_margin: float = 0.05
     min_labelled: int = 200
     cooldown_days: int = 7
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Every threshold of a monitoring run (a use case's monitoring policy)."""
+
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
+    diagnosis: DiagnosisThresholds = field(default_factory=DiagnosisThresholds)
+    policy: RetrainPolicy = field(default_factory=RetrainPolicy)
+    reference_sample_rows: int = 200_000
+    performance_lookback_days: int = 7
+    model_alias: str = CHAMPION
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """The markdown report of one monitoring run and its plots.
 
-Written to ``{SCOREHOUSE_HOME}/reports/monitoring/<as_of>.md`` with ``<as_of>-psi.png`` (PSI
-per feature) and ``<as_of>-score.png`` (score distribution, reference vs current) beside it.
+Written to ``{SCOREHOUSE_HOME}/reports/monitoring/<use case>/<as_of>.md`` with
+``<as_of>-psi.png`` (PSI per feature) and ``<as_of>-score.png`` (score distribution, reference
+vs current) beside it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,9 +15,8 @@ import numpy as np
 import polars as pl
 
 from lakehouse.config import scorehouse_home
-from models.monitoring.drift import DriftThresholds
-from models.monitoring.inputs import SCORE
-from models.monitoring.policy import Assessment
+from models.markdown import markdown_table
+from models.monitoring.policy import SCORE, Assessment, DriftThresholds
 from models.plots import _figure, _png
 
 DRIFT_COLUMNS = [
@@ -45,8 +44,8 @@ PERFORMANCE_COLUMNS = [
 DIAGNOSIS_COLUMNS = ["check", "subject", "status", "detail"]
 
 
-def report_folder() -> Path:
-    folder = scorehouse_home() / "reports" / "monitoring"
+def report_folder(use_case: str) -> Path:
+    folder = scorehouse_home() / "reports" / "monitoring" / use_case
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -75,23 +74,9 @@ def score_png(reference: np.ndarray, current: np.ndarray) -> bytes:
     bins = np.linspace(0.0, float(both.max()) if both.size else 1.0, 31)
     for name, values in (("reference", reference), ("current", current)):
         ax.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} (n={values.size})")
-    ax.set(xlabel="churn score", ylabel="density", title="Score distribution")
+    ax.set(xlabel="score", ylabel="density", title="Score distribution")
     ax.legend(loc="upper right")
     return _png(figure)
-
-
-def markdown_table(frame: pl.DataFrame, columns: list[str]) -> str:
-    """``frame``'s ``columns`` as a markdown table, floats to 4 significant digits."""
-    cols = [c for c in columns if c in frame.columns]
-
-    def cell(value: object) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "–"
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.select(cols).rows()]
-    return "\n".join(lines) if frame.height else "(none)"
 
 
 def _bullets(items: list[str]) -> str:
@@ -119,8 +104,7 @@ class MonitoringReport:
         score = self.drift.filter(pl.col("feature") == SCORE)
         sections = [
             f"# Monitoring report {self.as_of}",
-            f"Champion v{self.model_version}, reference `ml.training_set` "
-            f"v{self.training_set_version}.",
+            f"Champion v{self.model_version}, reference training set v{self.training_set_version}.",
             f"## Verdict: **{self.verdict}**\n\n{_bullets(self.evidence)}",
             f"## Action\n\n{self.action}\n\nRetrain recommended: "
             f"**{'yes' if self.assessment.retrain else 'no'}**\n\n"
@@ -141,19 +125,19 @@ class MonitoringReport:
         return "\n\n".join(sections) + "\n"
 
 
-def write_plots(as_of: date, plots: dict[str, bytes]) -> dict[str, Path]:
+def write_plots(use_case: str, as_of: date, plots: dict[str, bytes]) -> dict[str, Path]:
     """Write PNGs (name → bytes) as ``<as_of>-<name>.png`` in the report folder."""
-    paths = {name: report_folder() / f"{as_of}-{name}.png" for name in plots}
+    paths = {name: report_folder(use_case) / f"{as_of}-{name}.png" for name in plots}
     for name, png in plots.items():
         paths[name].write_bytes(png)
     return paths
 
 
-def write_report(report: MonitoringReport, plots: dict[str, bytes]) -> Path:
+def write_report(use_case: str, report: MonitoringReport, plots: dict[str, bytes]) -> Path:
     """Write ``plots`` and the markdown, which links every ``<as_of>-*.png`` of the folder
     (the score plot is written earlier, by the drift step); return the report's path."""
-    write_plots(report.as_of, plots)
-    folder = report_folder()
+    write_plots(use_case, report.as_of, plots)
+    folder = report_folder(use_case)
     images = {
         p.stem.removeprefix(f"{report.as_of}-"): p.name
         for p in sorted(folder.glob(f"{report.as_of}-*.png"))

@@ -2,7 +2,7 @@
 
 Validating a table outside Dagster:
 
-    suite = SUITES["ml.training_set"]()
+    suite = suites(use_case)[use_case.tables.training_set]()
     batch = build_input(Lakehouse(), suite, run_id=run_id)
     report = validate(suite, batch.frame, batch.parameters)
     report.errors_passed, report.warnings_passed, report.docs_page
@@ -10,11 +10,10 @@ Validating a table outside Dagster:
 
 from models.quality.inputs import ValidationInput, build_input
 from models.quality.runner import ExpectationOutcome, ValidationReport, data_docs_dir, validate
-from models.quality.suites import CRITICAL, SUITES, WARNING, TableSuite
+from models.quality.suites import CRITICAL, WARNING, TableSuite, suites
 
 __all__ = [
     "CRITICAL",
-    "SUITES",
     "WARNING",
     "ExpectationOutcome",
     "TableSuite",
@@ -22,5 +21,6 @@ __all__ = [
     "ValidationReport",
     "build_input",
     "data_docs_dir",
+    "suites",
     "validate",
 ]

@@ -4,11 +4,11 @@
   current Dagster run (a run may commit several times), or ``version − 1`` when the writer did
   not record run ids. No previous version: only the table's own minimum applies.
 * Freshness: the latest value of the suite's freshness column must reach the last day of the
-  partition range being built, minus the suite's lag; for ``ml.training_set`` the reference is
-  the latest matured label date in ``labels.churn``. No reference: not evaluated (noted).
-* Leakage columns of ``ml.training_set`` (see ``suites.training_set``): the signup date from
-  ``silver.customers``, ``(as_of_date − signup_date) − tenure_days`` and the offset of
-  ``event_timestamp`` from the as-of instant.
+  partition range being built, minus the suite's lag; for a training set the reference is
+  the latest matured label date of its label table. No reference: not evaluated (noted).
+* Leakage columns of a training set (see ``suites.training_set``): the offset of
+  ``event_timestamp`` from the as-of instant and, where the spec names a tenure feature, the
+  entity's start date and ``(as_of_date − start) − tenure``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from models.quality.suites import (
     ROWS_WARN_MAX,
     ROWS_WARN_MIN,
     SIGNUP_DATE,
+    Leakage,
     TableSuite,
 )
 
-TRAINING_SET = "ml.training_set"
 NOT_EVALUATED = date(1970, 1, 1)  # a freshness floor every table passes
 
 
@@ -77,10 +77,11 @@ def build_input(
     if previous_rows is None:
         notes.append("row-count change not evaluated: no previous version")
     reference = partition_end
-    if suite.table == TRAINING_SET:
-        frame, leakage_notes = _with_leakage_columns(lake, frame)
+    if suite.leakage is not None:
+        frame, leakage_notes = _with_leakage_columns(lake, frame, suite.leakage)
         notes += leakage_notes
-        reference = _latest_label_date(lake)
+    if suite.freshness_table is not None:
+        reference = _latest_as_of(lake, suite.freshness_table)
     if reference is None:
         notes.append("freshness not evaluated: no partition range (or matured labels) to compare")
         since = NOT_EVALUATED
@@ -109,26 +110,31 @@ def _pandas_value(day: date, dtype: pl.DataType) -> pd.Timestamp:
     return pd.Timestamp(day)
 
 
-def _latest_label_date(lake: Lakehouse) -> date | None:
-    if not lake.exists("labels.churn"):
+def _latest_as_of(lake: Lakehouse, table: str) -> date | None:
+    if not lake.exists(table):
         return None
-    return lake.scan("labels.churn").select(pl.col("as_of_date").max()).collect().item()
+    return lake.scan(table).select(pl.col("as_of_date").max()).collect().item()
 
 
-def _with_leakage_columns(lake: Lakehouse, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+def _with_leakage_columns(
+    lake: Lakehouse, frame: pl.DataFrame, leakage: Leakage
+) -> tuple[pl.DataFrame, list[str]]:
     notes = []
-    if lake.exists("silver.customers"):
-        signups = lake.read("silver.customers", columns=["customer_id", "signup_date"])
-    else:
-        notes.append("leakage not verifiable: silver.customers does not exist")
-        signups = pl.DataFrame(schema={"customer_id": pl.String(), "signup_date": pl.Date()})
     as_of_instant = pl.col("as_of_date").cast(frame.schema["event_timestamp"])
-    derived = frame.join(
-        signups.rename({"signup_date": SIGNUP_DATE}), on="customer_id", how="left"
-    ).with_columns(
-        ((pl.col("as_of_date") - pl.col(SIGNUP_DATE)).dt.total_days() - pl.col("tenure_days"))
+    offset = (pl.col("event_timestamp") - as_of_instant).dt.total_seconds().alias(EVENT_OFFSET)
+    if leakage.tenure is None:
+        return frame.with_columns(offset), notes
+    table, column, feature = (leakage.tenure[k] for k in ("table", "column", "feature"))
+    key = leakage.join_key
+    if lake.exists(table):
+        starts = lake.read(table, columns=[key, column])
+    else:
+        notes.append(f"leakage not verifiable: {table} does not exist")
+        starts = pl.DataFrame(schema={key: pl.String(), column: pl.Date()})
+    derived = frame.join(starts.rename({column: SIGNUP_DATE}), on=key, how="left").with_columns(
+        ((pl.col("as_of_date") - pl.col(SIGNUP_DATE)).dt.total_days() - pl.col(feature))
         .cast(pl.Int64)
         .alias(LEAKAGE_MARGIN),
-        (pl.col("event_timestamp") - as_of_instant).dt.total_seconds().alias(EVENT_OFFSET),
+        offset,
     )
     return derived, notes

@@ -12,28 +12,31 @@ the definitions (and this module) in every process.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lakehouse.features import CHURN_V1_FEATURES
-from lakehouse.landing import (
-    FAILURE_REASONS,
-    PAYMENT_STATUSES,
-    SEVERITIES,
-    TICKET_CATEGORIES,
-    TICKET_STATUSES,
-)
-from lakehouse.tables import (
-    ML_TRAINING_SET,
+from lakehouse.ingest.saas import (
     SILVER_CUSTOMERS,
     SILVER_PAYMENTS,
     SILVER_TICKETS,
     SILVER_USAGE_DAILY,
 )
-from models.encoding import CATEGORIES
+from lakehouse.ingest.tables import SilverFlow
+from lakehouse.sources.saas.contract import (
+    CHANNELS,
+    FAILURE_REASONS,
+    INDUSTRIES,
+    PAYMENT_STATUSES,
+    PLANS,
+    REGIONS,
+    SEVERITIES,
+    TICKET_CATEGORIES,
+    TICKET_STATUSES,
+)
+from models.usecase.spec import UseCase
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -56,18 +59,6 @@ ROWS_WARN_MIN = "rows_warn_min"
 ROWS_WARN_MAX = "rows_warn_max"
 FRESH_SINCE = "fresh_since"
 
-# Features that are null by definition in some rows (ratios over zero, no resolved ticket …).
-NULLABLE_FEATURES = frozenset(
-    {
-        "usage_trend_7d_30d",
-        "usage_trend_30d_90d",
-        "resolution_hours_90d_mean",
-        "last_csat_90d",
-        "price_per_seat",
-        "failed_payment_rate_90d",
-        "tickets_per_seat_30d",
-    }
-)
 # Rolling float sums round to values like -7e-15 where the true sum is 0: not a defect.
 FLOAT_TOLERANCE = 1e-6
 LEAKAGE_MARGIN = "_leakage_margin_days"
@@ -99,6 +90,16 @@ class Freshness:
 
 
 @dataclass(frozen=True)
+class Leakage:
+    """What the training-set leakage columns are derived from (``models.quality.inputs``)."""
+
+    join_key: str
+    tenure: Mapping[str, str] | None
+    """``{"table", "column", "feature"}``: an entity's start date and the feature counting days
+    since it; None: only the event-timestamp offset is derived."""
+
+
+@dataclass(frozen=True)
 class TableSuite:
     """The expectations of one table plus what its run-time parameters are derived from."""
 
@@ -107,13 +108,17 @@ class TableSuite:
     row_change: RowChange
     freshness: Freshness
     derived_columns: tuple[str, ...] = ()
+    freshness_table: str | None = None
+    """A table whose latest ``as_of_date`` is the freshness reference (the training set's
+    labels); None: the last day of the partition range being built."""
+    leakage: Leakage | None = None
 
 
 def _p(name: str) -> dict[str, str]:
     return {"$PARAMETER": name}
 
 
-def _schema(spec_schema: dict[str, pl.DataType], derived: Sequence[str]) -> list[Expectation]:
+def _schema(spec_schema: Mapping[str, pl.DataType], derived: Sequence[str]) -> list[Expectation]:
     import great_expectations.expectations as gxe
 
     rules: list[Expectation] = [
@@ -163,7 +168,7 @@ def _unique(key: Sequence[str]) -> list:
     return [gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key), severity=CRITICAL)]
 
 
-def _rows_and_freshness(freshness: Freshness) -> list:
+def _rows() -> list:
     import great_expectations.expectations as gxe
 
     return [
@@ -171,10 +176,21 @@ def _rows_and_freshness(freshness: Freshness) -> list:
         gxe.ExpectTableRowCountToBeBetween(
             min_value=_p(ROWS_WARN_MIN), max_value=_p(ROWS_WARN_MAX), severity=WARNING
         ),
+    ]
+
+
+def _freshness(freshness: Freshness) -> list:
+    import great_expectations.expectations as gxe
+
+    return [
         gxe.ExpectColumnMaxToBeBetween(
             column=freshness.column, min_value=_p(FRESH_SINCE), severity=freshness.severity
-        ),
+        )
     ]
+
+
+def _rows_and_freshness(freshness: Freshness) -> list:
+    return [*_rows(), *_freshness(freshness)]
 
 
 # Silver tables are merged (upserts only): a version with fewer rows than the one before it
@@ -190,7 +206,14 @@ def silver_customers() -> TableSuite:
         (
             *_schema(dict(spec.schema), ()),
             *_not_null(spec.schema),
-            *_in_set(CATEGORIES),
+            *_in_set(
+                {
+                    "plan": PLANS,
+                    "region": REGIONS,
+                    "industry": INDUSTRIES,
+                    "acquisition_channel": CHANNELS,
+                }
+            ),
             *_between({"seats": (1, None), "monthly_price": (0, None), "discount_pct": (0, 100)}),
             *_unique(spec.primary_key),
             *_rows_and_freshness(freshness),
@@ -266,73 +289,107 @@ def silver_tickets() -> TableSuite:
     )
 
 
-LABEL_RATE_ERROR = (0.002, 0.5)
-LABEL_RATE_WARN = (0.01, 0.10)  # the simulated world churns about 3 % of customers in 30 days
+def silver_default(flow: SilverFlow) -> TableSuite:
+    """A silver table fed by a declared feed: the contract's schema, nulls, vocabularies,
+    non-negative numbers and unique key; rows never shrink (merges only upsert)."""
+    spec, feed = flow.silver, flow.feed
+    numeric = [c for c, t in feed.columns.items() if t.is_numeric()]
+    stamp = feed.timestamp_column
+    freshness = Freshness(stamp or "_batch_id", lag_days=7, severity=WARNING)
+    rules = [
+        *_schema(dict(spec.schema), ()),
+        *_not_null(c for c in feed.columns if c not in feed.nullable),
+        *_in_set(dict(feed.categories)),
+        *_between(dict.fromkeys(numeric, (0, None))),
+        *_unique(spec.primary_key),
+        *_rows(),
+    ]
+    if stamp is not None:
+        rules += _freshness(freshness)
+    return TableSuite(spec.name, tuple(rules), MERGED, freshness)
 
 
-def training_set() -> TableSuite:
-    """``ml.training_set``: schema, keys, ranges, label rate, row change and leakage.
+def training_set(use_case: UseCase) -> TableSuite:
+    """The training set of a use case: schema, keys, ranges, label rate, row change, leakage.
 
-    Leakage (exact, see docs/training.md): ``tenure_days`` is a deterministic function of the
-    feature row's day, ``feature_date − signup_date``. A row with as-of ``A`` may only use
-    features up to ``A − 1``, so ``(A − signup_date) − tenure_days`` must be at least 1 day;
-    0 or less means a feature row from the as-of day or later was joined.
-    ``event_timestamp`` must be the as-of instant (midnight UTC of ``as_of_date``).
+    Leakage (exact where the spec names a tenure feature, see docs/training.md): a tenure
+    feature is a deterministic function of the feature row's day, ``feature_date − start``. A
+    row with as-of ``A`` may only use features up to ``A − 1``, so ``(A − start) − tenure``
+    must be at least 1 day; 0 or less means a feature row from the as-of day or later was
+    joined. ``event_timestamp`` must always be the as-of instant (midnight UTC of the as-of).
     """
     import great_expectations.expectations as gxe
 
-    spec = ML_TRAINING_SET
-    derived = (SIGNUP_DATE, LEAKAGE_MARGIN, EVENT_OFFSET)
-    counts = [c for c, t in CHURN_V1_FEATURES.items() if t.is_integer()]
-    amounts = [c for c, t in CHURN_V1_FEATURES.items() if t.is_float()]
-    required = [c for c in CHURN_V1_FEATURES if c not in NULLABLE_FEATURES]
-    # The training set keeps one as-of date a week: its latest may trail the labels by 6 days.
-    freshness = Freshness("as_of_date", lag_days=7, severity=WARNING)
-    return TableSuite(
-        spec.name,
-        (
-            *_schema(dict(spec.schema), derived),
-            *_not_null(["customer_id", "as_of_date", "event_timestamp", "churned_30d"]),
-            *_not_null(required, severity=WARNING, mostly=0.99),
-            gxe.ExpectColumnValuesToBeInSet(column="churned_30d", value_set=[0, 1]),
-            gxe.ExpectColumnMeanToBeBetween(
-                column="churned_30d", min_value=LABEL_RATE_ERROR[0], max_value=LABEL_RATE_ERROR[1]
-            ),
-            gxe.ExpectColumnMeanToBeBetween(
-                column="churned_30d",
-                min_value=LABEL_RATE_WARN[0],
-                max_value=LABEL_RATE_WARN[1],
-                severity=WARNING,
-            ),
-            *_in_set(CATEGORIES),
-            *_between(dict.fromkeys(counts, (0, None))),
-            *_between(dict.fromkeys(amounts, (-FLOAT_TOLERANCE, None))),
-            *_between(
-                {
-                    "discount_pct": (0, 100),
-                    "last_csat_90d": (1, 5),
-                    "failed_payment_rate_90d": (0, 1),
-                    "days_since_last_active": (0, 90),
-                }
-            ),
-            *_unique(spec.primary_key),
-            *_between({EVENT_OFFSET: (0, 0), LEAKAGE_MARGIN: (1, None)}),
-            # Rows whose leakage cannot be verified (no signup date or no tenure feature).
+    quality, label = use_case.quality, use_case.label.definition
+    spec = use_case.table_spec(use_case.tables.training_set)
+    features = use_case.features.features
+    derived = (SIGNUP_DATE, LEAKAGE_MARGIN, EVENT_OFFSET) if quality.tenure else (EVENT_OFFSET,)
+    required = [c for c in features if c not in quality.nullable]
+    counts = [c for c, t in features.items() if t.is_integer()]
+    amounts = [c for c, t in features.items() if t.is_float()]
+    # One as-of date every `every_days`: the latest may trail the labels by that much.
+    every = use_case.training.every_days
+    freshness = Freshness("as_of_date", lag_days=every, severity=WARNING)
+    rules: list[Expectation] = [
+        *_schema(dict(spec.schema), derived),
+        *_not_null([label.join_key, "as_of_date", "event_timestamp", label.column]),
+        *_not_null(required, severity=WARNING, mostly=0.99),
+        gxe.ExpectColumnValuesToBeInSet(column=label.column, value_set=[0, 1]),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=label.column,
+            min_value=quality.label_rate_error[0],
+            max_value=quality.label_rate_error[1],
+        ),
+        gxe.ExpectColumnMeanToBeBetween(
+            column=label.column,
+            min_value=quality.label_rate_warn[0],
+            max_value=quality.label_rate_warn[1],
+            severity=WARNING,
+        ),
+        *_in_set(dict(use_case.encoding.categories)),
+        *_between(dict(quality.ranges)),
+        *_unique(spec.primary_key),
+        *_between({EVENT_OFFSET: (0, 0)}),
+        *_rows(),
+        *_freshness(freshness),
+    ]
+    if quality.non_negative:
+        rules += _between(dict.fromkeys(counts, (0, None)))
+        rules += _between(dict.fromkeys(amounts, (-FLOAT_TOLERANCE, None)))
+    if quality.tenure:
+        rules += [
+            *_between({LEAKAGE_MARGIN: (1, None)}),
+            # Rows whose leakage cannot be verified (no start date or no tenure feature).
             *_not_null([LEAKAGE_MARGIN], mostly=0.95),
             *_not_null([LEAKAGE_MARGIN], severity=WARNING, mostly=0.999),
-            *_rows_and_freshness(freshness),
-        ),
+        ]
+    return TableSuite(
+        spec.name,
+        tuple(rules),
         RowChange(error_min_ratio=0.5, warn_min_ratio=0.9, warn_max_ratio=1.5, min_rows=1),
         freshness,
         derived,
+        freshness_table=label.table,
+        leakage=Leakage(label.join_key, quality.tenure),
     )
 
 
-SUITES: dict[str, Callable[[], TableSuite]] = {
-    "silver.customers": silver_customers,
-    "silver.usage_daily": silver_usage_daily,
-    "silver.payments": silver_payments,
-    "silver.tickets": silver_tickets,
-    "ml.training_set": training_set,
+SAAS_SUITES: dict[str, Callable[[], TableSuite]] = {
+    SILVER_CUSTOMERS.name: silver_customers,
+    SILVER_USAGE_DAILY.name: silver_usage_daily,
+    SILVER_PAYMENTS.name: silver_payments,
+    SILVER_TICKETS.name: silver_tickets,
 }
-"""Suite builder of every validated table."""
+"""The SaaS source's reviewed silver suites."""
+
+
+def suites(use_case: UseCase) -> dict[str, Callable[[], TableSuite]]:
+    """Suite builder of every table of a use case that is validated before training."""
+    source = use_case.source.tables
+    found: dict[str, Callable[[], TableSuite]] = {}
+    if source.name == "saas":
+        found |= SAAS_SUITES
+    else:
+        found |= {name: (lambda f=flow: silver_default(f)) for name, flow in source.flows.items()}
+    found[use_case.tables.training_set] = lambda: training_set(use_case)
+    return found

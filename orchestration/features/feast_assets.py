@@ -1,138 +1,170 @@
-"""Feature-store assets: ``feast apply``, daily online materialization, ``ml.training_set``."""
+"""Feature-store assets: ``feast apply`` (every use case), daily online materialization and the
+training set of each use case.
 
+No ``from __future__ import annotations`` here: Dagster reads the generated ``Config`` class
+from the ``config`` parameter's annotation, which must be the class, not a string.
+"""
+
+from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    BackfillPolicy,
-    Config,
+    AssetsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from lakehouse.commit import CommitInfo
-from lakehouse.features import FEATURE_TABLES
-from lakehouse.tables import ML_TRAINING_SET
-from lakehouse.training_set import FEATURE_SERVICE, build_training_set, default_first_as_of
-from orchestration.metadata import table_metadata
-from orchestration.partitions import daily_partitions, partition_days
+from lakehouse.features.training_set import build_training_set, default_first_as_of
+from models.usecase.spec import UseCase
+from orchestration.config import config_class, to_dataclass
+from orchestration.metadata import table_key, table_metadata
+from orchestration.partitions import partition_days, source_partitions
 from orchestration.resources import FeatureStoreResource, LakehouseResource
-from orchestration.settings import WORLD
+from orchestration.settings import first_day
 
-_FEATURE_KEYS = [AssetKey(name.split(".")) for name in FEATURE_TABLES]
+REGISTRY_KEY = AssetKey(["feast", "registry"])
 
 
-@asset(
-    key=["feast", "registry"],
-    group_name="feature_store",
-    deps=_FEATURE_KEYS,
-    description="`feast apply` of feature_repo/: entity, feature views, on-demand views, services.",
-    kinds={"feast"},
-)
-def feast_registry(feature_store: FeatureStoreResource) -> MaterializeResult:
-    feature_store.apply()
-    store = feature_store.get()
-    views = sorted(v.name for v in store.list_feature_views())
-    services = sorted(s.name for s in store.list_feature_services())
-    odfvs = sorted(v.name for v in store.list_on_demand_feature_views())
-    return MaterializeResult(
-        metadata={
-            "feature_views": ", ".join(views),
-            "on_demand_feature_views": ", ".join(odfvs),
-            "feature_services": ", ".join(services),
-            "registry": MetadataValue.path(str(store.config.registry.path)),
-        }
+def feature_keys(use_case: UseCase) -> list[AssetKey]:
+    return [table_key(view.table) for view in use_case.features.views]
+
+
+def feast_registry(use_cases: Iterable[UseCase]) -> AssetsDefinition:
+    """``feast apply`` of ``feature_repo/``: every use case's entities, views and services."""
+    deps = [key for use_case in use_cases for key in feature_keys(use_case)]
+
+    @asset(
+        key=REGISTRY_KEY,
+        group_name="feature_store",
+        deps=deps,
+        description="`feast apply` of feature_repo/: every use case's entities, feature views "
+        "and feature services.",
+        kinds={"feast"},
     )
+    def _registry(feature_store: FeatureStoreResource) -> MaterializeResult:
+        feature_store.apply()
+        store = feature_store.get()
+        views = sorted(v.name for v in store.list_feature_views())
+        services = sorted(s.name for s in store.list_feature_services())
+        return MaterializeResult(
+            metadata={
+                "feature_views": ", ".join(views),
+                "feature_services": ", ".join(services),
+                "registry": MetadataValue.path(str(store.config.registry.path)),
+            }
+        )
+
+    return _registry
 
 
-@asset(
-    key=["feast", "online_store"],
-    group_name="feature_store",
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    deps=_FEATURE_KEYS,
-    description=(
-        "Latest feature values in the SQLite online store: `feast apply` (idempotent, so a new "
-        "view is never missed) then `feast materialize` of the partition days' feature rows."
-    ),
-    kinds={"feast", "sqlite"},
-)
-def feast_online_store(
-    context: AssetExecutionContext, feature_store: FeatureStoreResource
-) -> MaterializeResult:
-    days = partition_days(context)
-    # Rows of feature day d carry event_timestamp = d + 1 00:00: the window of the run's days is
-    # (first 00:00, last + 1 00:01]. An explicit window (rather than Feast's "since the last
-    # run") keeps backfills and re-runs of a day correct.
+def materialize_window(days: list) -> tuple[datetime, datetime]:
+    """The event-timestamp window of the rows of feature days ``days``.
+
+    Rows of feature day d carry event_timestamp = d + 1 00:00: the window of the run's days is
+    (first 00:00, last + 1 00:01]. An explicit window (rather than Feast's "since the last
+    run") keeps backfills and re-runs of a day correct.
+    """
     start = datetime.combine(days[0], time(0, 0), tzinfo=UTC)
     end = datetime.combine(days[-1] + timedelta(days=1), time(0, 1), tzinfo=UTC)
-    feature_store.apply()
-    store = feature_store.get()
-    store.materialize(start_date=start, end_date=end)
-    return MaterializeResult(
-        metadata={
-            "materialized_from": start.isoformat(),
-            "materialized_until": end.isoformat(),
-            "online_store": MetadataValue.path(str(store.config.online_store.path)),
-        }
+    return start, end
+
+
+def feast_online_store(use_case: UseCase) -> AssetsDefinition:
+    """The latest feature values of the use case's views in the online store."""
+
+    @asset(
+        key=["feast", f"{use_case.name}_online_store"],
+        group_name=f"{use_case.name}_features",
+        partitions_def=source_partitions(use_case.source),
+        deps=[*feature_keys(use_case), REGISTRY_KEY],
+        description=(
+            f"Latest {use_case.name} feature values in the online store: `feast materialize` "
+            "of the partition days' feature rows."
+        ),
+        kinds={"feast", "sqlite"},
     )
+    def _online(
+        context: AssetExecutionContext, feature_store: FeatureStoreResource
+    ) -> MaterializeResult:
+        start, end = materialize_window(partition_days(context))
+        feature_store.apply()  # idempotent, so a new view is never missed
+        store = feature_store.get()
+        views = [view.name for view in use_case.features.views]
+        store.materialize(start_date=start, end_date=end, feature_views=views)
+        return MaterializeResult(
+            metadata={
+                "materialized_from": start.isoformat(),
+                "materialized_until": end.isoformat(),
+                "feature_views": ", ".join(views),
+                "online_store": MetadataValue.path(str(store.config.online_store.path)),
+            }
+        )
+
+    return _online
 
 
-class TrainingSetConfig(Config):
-    """Which matured labels become training rows."""
-
-    history_days: int = 30
-    """Skip as-of dates closer than this to the first landed day (windows not yet filled)."""
-    every_days: int = 7
-    """Keep one as-of date per this many days (weekly snapshots: less repeated information)."""
-    feature_service: str = FEATURE_SERVICE
+def training_set_key(use_case: UseCase) -> AssetKey:
+    return table_key(use_case.tables.training_set)
 
 
-@asset(
-    key=["ml", "training_set"],
-    group_name="training",
-    deps=[AssetKey(["labels", "churn"]), AssetKey(["feast", "registry"]), *_FEATURE_KEYS],
-    description=(
-        "ml.training_set: labels.churn as the entity frame, point-in-time joined to feature "
-        "service churn_v1 through Feast; source versions in the commit metadata."
-    ),
-    kinds={"delta", "feast"},
-)
-def training_set(
-    context: AssetExecutionContext,
-    config: TrainingSetConfig,
-    lakehouse: LakehouseResource,
-    feature_store: FeatureStoreResource,
-) -> MaterializeResult:
-    lake = lakehouse.get()
-    built = build_training_set(
-        lake,
-        feature_store.get(),
-        first_as_of=default_first_as_of(WORLD.start_date, config.history_days),
-        every_days=config.every_days,
-        feature_service=config.feature_service,
+def training_set(use_case: UseCase) -> AssetsDefinition:
+    """The use case's training set: labels as the entity frame, point-in-time joined."""
+    definition = use_case.label.definition
+    settings_type = config_class(f"{use_case.name}_training_set_config", use_case.training)
+    table = use_case.tables.training_set
+
+    @asset(
+        key=training_set_key(use_case),
+        group_name=f"{use_case.name}_training",
+        deps=[table_key(definition.table), REGISTRY_KEY, *feature_keys(use_case)],
+        description=(
+            f"{table}: {definition.table} as the entity frame, point-in-time joined to feature "
+            f"service {use_case.features.service} through Feast; source versions in the commit."
+        ),
+        kinds={"delta", "feast"},
     )
-    versions = {**built.source_versions, "labels.churn": built.labels_version}
-    commit = CommitInfo(
-        run_id=context.run_id,
-        asset_key="ml/training_set",
-        extra={
-            "feature_service": built.feature_service,
-            "source_versions": versions,
-            "rows": built.frame.height,
-            "positives": int(built.frame["churned_30d"].sum()),
-        },
-    )
-    result = lake.replace(ML_TRAINING_SET.name, built.frame, commit=commit)
-    return MaterializeResult(
-        metadata={
-            "feature_service": built.feature_service,
-            "source_versions": MetadataValue.json(versions),
-            "label_rate": float(built.frame["churned_30d"].mean() or 0.0),
-            "as_of_dates": built.frame["as_of_date"].n_unique(),
-            "training_set_version": result.version,
-            **table_metadata(lake, ML_TRAINING_SET.name),
-        }
-    )
+    def _training_set(
+        context: AssetExecutionContext,
+        config: settings_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        feature_store: FeatureStoreResource,
+    ) -> MaterializeResult:
+        settings = to_dataclass(config, type(use_case.training))
+        lake = lakehouse.get()
+        built = build_training_set(
+            lake,
+            feature_store.get(),
+            labels=definition,
+            spec=use_case.table_spec(table),
+            feature_service=use_case.features.service,
+            first_as_of=default_first_as_of(first_day(use_case.source), settings.history_days),
+            every_days=settings.every_days,
+        )
+        versions = {**built.source_versions, definition.table: built.labels_version}
+        commit = CommitInfo(
+            run_id=context.run_id,
+            asset_key=table.replace(".", "/"),
+            extra={
+                "feature_service": built.feature_service,
+                "source_versions": versions,
+                "rows": built.frame.height,
+                "positives": int(built.frame[definition.column].sum()),
+            },
+        )
+        result = lake.replace(table, built.frame, commit=commit)
+        return MaterializeResult(
+            metadata={
+                "feature_service": built.feature_service,
+                "source_versions": MetadataValue.json(versions),
+                "label_rate": float(built.frame[definition.column].mean() or 0.0),
+                "as_of_dates": built.frame["as_of_date"].n_unique(),
+                "training_set_version": result.version,
+                **table_metadata(lake, table),
+            }
+        )
+
+    return _training_set

@@ -1,43 +1,39 @@
 """Ingest domain: landing files → ``bronze.*`` → ``silver.*``, one daily partition at a time.
 
-Bronze assets validate each landing file against the contract and replace the days' partitions
-(idempotent: re-running a day never duplicates rows). Silver assets deduplicate the days' bronze
-rows and merge them on the table's primary key. Runs over a range of days are single runs.
+Bronze assets validate each landing file against its feed's contract and replace the days'
+partitions (idempotent: re-running a day never duplicates rows). Silver assets deduplicate the
+days' bronze rows and merge them on the table's primary key. One asset per table of a source
+system, shared by every use case built on it.
 """
 
 import polars as pl
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    AssetsDefinition,
-    BackfillPolicy,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
-from lakehouse.ingest import read_batch
-from lakehouse.landing import LANDING_SOURCES, LandingSource
-from lakehouse.silver import SILVER_FLOWS, SilverFlow
-from orchestration.metadata import table_metadata
-from orchestration.partitions import commit_info, daily_partitions, day_chunks, partition_days
+from lakehouse.ingest.reader import read_batch
+from lakehouse.ingest.tables import SilverFlow, bronze_spec
+from lakehouse.sources.contract import LandingSource
+from models.usecase.spec import SourceSpec
+from orchestration.metadata import table_key, table_metadata
+from orchestration.partitions import commit_info, day_chunks, partition_days, source_partitions
 from orchestration.resources import LakehouseResource, LandingResource
+from orchestration.sources.assets import landing_key
 
 # Landing days per commit (bronze replace, silver merge): bounded memory on long backfills,
 # few commits on short ones.
 DAYS_PER_COMMIT = 31
 
 
-def bronze_asset(source: LandingSource) -> AssetsDefinition:
-    """The bronze asset of one landing source."""
-    table = f"bronze.{source.name}"
+def bronze_asset(source: SourceSpec, feed: LandingSource) -> AssetsDefinition:
+    """The bronze asset of one feed."""
+    table = bronze_spec(feed).name
+    deps = [AssetKey(landing_key(source))] if source.simulator else []
 
     @asset(
-        key=["bronze", source.name],
-        group_name="bronze",
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        deps=[AssetKey(["sources", "simulated_landing"])],
-        description=f"{table}: {source.description}",
+        key=table_key(table),
+        group_name=f"{source.name}_bronze",
+        partitions_def=source_partitions(source),
+        deps=deps,
+        description=f"{table}: {feed.description}",
         kinds={"delta", "polars"},
     )
     def _bronze(
@@ -47,7 +43,7 @@ def bronze_asset(source: LandingSource) -> AssetsDefinition:
         rows = 0
         for days in day_chunks(partition_days(context), DAYS_PER_COMMIT):
             # Every file of the chunk is validated before anything is written.
-            frames = [read_batch(folder, source, day).frame for day in days]
+            frames = [read_batch(folder, feed, day).frame for day in days]
             frame = pl.concat(frames)
             lake.replace(
                 table, frame, partition={"_batch_date": days}, commit=commit_info(context, days)
@@ -59,16 +55,15 @@ def bronze_asset(source: LandingSource) -> AssetsDefinition:
     return _bronze
 
 
-def silver_asset(flow: SilverFlow) -> AssetsDefinition:
+def silver_asset(source: SourceSpec, flow: SilverFlow) -> AssetsDefinition:
     """The silver asset fed by one bronze table."""
     table = flow.silver.name
 
     @asset(
-        key=table.split("."),
-        group_name="silver",
-        partitions_def=daily_partitions,
-        backfill_policy=BackfillPolicy.single_run(),
-        deps=[AssetKey(flow.bronze.split("."))],
+        key=table_key(table),
+        group_name=f"{source.name}_silver",
+        partitions_def=source_partitions(source),
+        deps=[table_key(flow.bronze)],
         description=f"{table}: {flow.silver.description}",
         kinds={"delta", "polars"},
     )
@@ -86,5 +81,9 @@ def silver_asset(flow: SilverFlow) -> AssetsDefinition:
     return _silver
 
 
-bronze_assets = [bronze_asset(source) for source in LANDING_SOURCES.values()]
-silver_assets = [silver_asset(flow) for flow in SILVER_FLOWS.values()]
+def source_assets(source: SourceSpec) -> list[AssetsDefinition]:
+    """The bronze and silver assets of a source system."""
+    return [
+        *(bronze_asset(source, feed) for feed in source.tables.feeds.values()),
+        *(silver_asset(source, flow) for flow in source.tables.flows.values()),
+    ]

@@ -1,14 +1,16 @@
-"""Monitoring assets of each daily partition ``P`` (group ``monitoring``).
+"""Monitoring assets of each daily partition ``P`` of a use case (group ``<uc>_monitoring``).
 
-* ``monitoring/feature_drift``: drift of every feature and of the score of ``P``'s current
+* ``monitoring/<uc>_feature_drift``: drift of every feature and of the score of ``P``'s current
   champion predictions vs the training reference, and the pipeline-health checks of ``P``
-  (tables ``monitoring.feature_drift`` and ``monitoring.diagnosis``, partition replaced).
-* ``monitoring/performance``: metrics of the vintages whose labels matured by ``P``
-  (newest ``P − 30``; ``labels.churn`` partition ``P`` holds the labels of ``P − 29``), merged
-  into ``monitoring.performance``.
-* ``monitoring/report``: verdict (healthy / population drift / pipeline fault), retrain
-  recommendation, markdown report with plots; one row appended to ``monitoring.verdicts``,
-  which ``retrain_sensor`` watches.
+  (tables ``monitoring.<uc>_feature_drift`` and ``monitoring.<uc>_diagnosis``, partition
+  replaced).
+* ``monitoring/<uc>_performance``: metrics of the vintages whose labels matured by ``P``,
+  merged into ``monitoring.<uc>_performance``.
+* ``monitoring/<uc>_report``: verdict (healthy / population drift / pipeline fault), retrain
+  recommendation, markdown report with plots; one row appended to ``monitoring.<uc>_verdicts``,
+  which the use case's retrain sensor watches.
+
+No ``from __future__ import annotations``: the generated ``Config`` class is an annotation.
 """
 
 from datetime import UTC, date, datetime
@@ -18,78 +20,44 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    BackfillPolicy,
-    Config,
+    AssetsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
 from lakehouse.storage import Lakehouse
-from lakehouse.tables import (
-    MONITORING_DIAGNOSIS,
-    MONITORING_FEATURE_DRIFT,
-    MONITORING_PERFORMANCE,
-    MONITORING_VERDICTS,
-)
-from models.monitoring.diagnosis import DiagnosisThresholds
-from models.monitoring.drift import DriftThresholds
+from models.markdown import markdown_table
 from models.monitoring.monitor import (
-    MonitoringSettings,
     Reference,
     build_report,
     drift_and_diagnosis,
     matured_performance,
 )
 from models.monitoring.performance import latest_matured_vintage
-from models.monitoring.policy import RetrainPolicy
-from models.monitoring.report import (
-    MonitoringReport,
-    markdown_table,
-    write_plots,
-    write_report,
-)
+from models.monitoring.policy import MonitoringSettings
+from models.monitoring.report import MonitoringReport, write_plots, write_report
 from models.plots import markdown_image
-from models.registry import ModelRegistry
-from orchestration.metadata import table_metadata
-from orchestration.partitions import commit_info, daily_partitions, partition_days
-from orchestration.resources import LakehouseResource
+from models.usecase.spec import UseCase
+from orchestration.config import config_class, to_dataclass
+from orchestration.metadata import table_key, table_metadata
+from orchestration.partitions import commit_info, partition_days, source_partitions
+from orchestration.resources import LakehouseResource, ModelRegistryResource
+from orchestration.scoring.assets import prediction_keys
 
-PREDICTIONS = AssetKey(["ml", "predictions"])
-LABELS = AssetKey(["labels", "churn"])
-DRIFT_KEY = AssetKey(["monitoring", "feature_drift"])
-PERFORMANCE_KEY = AssetKey(["monitoring", "performance"])
-REPORT_KEY = AssetKey(["monitoring", "report"])
+REPORT_VINTAGES = 30  # newest matured vintages shown in a report
 
 
-class MonitoringConfig(Config):
-    """Thresholds of drift, diagnosis and the retrain policy (defaults: the dataclasses')."""
+def drift_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["monitoring", f"{use_case.name}_feature_drift"])
 
-    psi_warn: float = DriftThresholds.psi_warn
-    psi_alert: float = DriftThresholds.psi_alert
-    p_value: float = DriftThresholds.p_value
-    row_count_tolerance: float = DiagnosisThresholds.row_count_tolerance
-    null_rate_jump: float = DiagnosisThresholds.null_rate_jump
-    top_k: int = RetrainPolicy.top_k
-    roc_auc_margin: float = RetrainPolicy.roc_auc_margin
-    min_labelled: int = RetrainPolicy.min_labelled
-    cooldown_days: int = RetrainPolicy.cooldown_days
-    reference_sample_rows: int = MonitoringSettings.reference_sample_rows
-    model_alias: str = MonitoringSettings.model_alias
 
-    def settings(self) -> MonitoringSettings:
-        return MonitoringSettings(
-            drift=DriftThresholds(self.psi_warn, self.psi_alert, self.p_value),
-            diagnosis=DiagnosisThresholds(self.row_count_tolerance, self.null_rate_jump),
-            policy=RetrainPolicy(
-                top_k=self.top_k,
-                roc_auc_margin=self.roc_auc_margin,
-                min_labelled=self.min_labelled,
-                cooldown_days=self.cooldown_days,
-            ),
-            reference_sample_rows=self.reference_sample_rows,
-            model_alias=self.model_alias,
-        )
+def performance_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["monitoring", f"{use_case.name}_performance"])
+
+
+def report_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["monitoring", f"{use_case.name}_report"])
 
 
 def _stamp(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
@@ -106,131 +74,145 @@ def _replace_day(
     lake.replace(table, rows, partition={"as_of_date": day}, commit=commit_info(context, [day]))
 
 
-REPORT_VINTAGES = 30  # newest matured vintages shown in a report
-_COMMON = {"group_name": "monitoring", "partitions_def": daily_partitions, "kinds": {"delta"}}
+def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
+    """The drift, performance and report assets of a use case."""
+    settings_type = config_class(f"{use_case.name}_monitoring_config", use_case.monitoring)
+    tables = use_case.tables.monitoring
+    common = {
+        "group_name": f"{use_case.name}_monitoring",
+        "partitions_def": source_partitions(use_case.source),
+        "kinds": {"delta"},
+    }
+    predictions = prediction_keys(use_case)[0]
 
-
-@asset(
-    key=DRIFT_KEY,
-    deps=[PREDICTIONS],
-    backfill_policy=BackfillPolicy.single_run(),
-    description="Feature and score drift vs the training reference, and pipeline checks.",
-    **_COMMON,
-)
-def feature_drift(
-    context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    lake, settings, registry = lakehouse.get(), config.settings(), ModelRegistry()
-    cache: dict[str, Reference] = {}
-    for day in partition_days(context):
-        result = drift_and_diagnosis(lake, registry, day, settings, cache)
-        _replace_day(lake, MONITORING_FEATURE_DRIFT.name, day, result.drift, context)
-        _replace_day(lake, MONITORING_DIAGNOSIS.name, day, result.diagnosis, context)
-        plots = write_plots(day, result.plots(settings))
-    return MaterializeResult(
-        metadata={
-            "alerts": result.drift.filter(pl.col("status") == "alert").height,
-            "warnings": result.drift.filter(pl.col("status") == "warn").height,
-            "faults": result.diagnosis.filter(pl.col("status") == "fault").height,
-            "drift": MetadataValue.md(
-                markdown_table(result.drift.head(15), list(result.drift.columns[:7]))
-            ),
-            "plots": MetadataValue.md(
-                "\n\n".join(markdown_image(p.read_bytes(), n) for n, p in plots.items())
-            ),
-            **table_metadata(lake, MONITORING_FEATURE_DRIFT.name),
-        }
+    @asset(
+        key=drift_key(use_case),
+        deps=[predictions],
+        description="Feature and score drift vs the training reference, and pipeline checks.",
+        **common,
     )
-
-
-@asset(
-    key=PERFORMANCE_KEY,
-    deps=[PREDICTIONS, LABELS],
-    backfill_policy=BackfillPolicy.single_run(),
-    description="ROC-AUC, PR-AUC, calibration and label coverage of matured vintages.",
-    **_COMMON,
-)
-def performance(
-    context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    lake, settings, registry = lakehouse.get(), config.settings(), ModelRegistry()
-    days = partition_days(context)
-    frames = [matured_performance(lake, registry, day, settings) for day in days]
-    rows = pl.concat(frames).unique(["as_of_date", "model_alias", "model_version"], keep="last")
-    if rows.height:
-        lake.merge(
-            MONITORING_PERFORMANCE.name, _stamp(rows, context), commit=commit_info(context, days)
+    def _drift(
+        context: AssetExecutionContext,
+        config: settings_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        model_registry: ModelRegistryResource,
+    ) -> MaterializeResult:
+        lake, registry = lakehouse.get(), model_registry.get(use_case)
+        settings = to_dataclass(config, MonitoringSettings)
+        cache: dict[str, Reference] = {}
+        for day in partition_days(context):
+            result = drift_and_diagnosis(lake, registry, use_case, day, settings, cache)
+            _replace_day(lake, tables.feature_drift, day, result.drift, context)
+            _replace_day(lake, tables.diagnosis, day, result.diagnosis, context)
+            plots = write_plots(use_case.name, day, result.plots(settings))
+        return MaterializeResult(
+            metadata={
+                "alerts": result.drift.filter(pl.col("status") == "alert").height,
+                "warnings": result.drift.filter(pl.col("status") == "warn").height,
+                "faults": result.diagnosis.filter(pl.col("status") == "fault").height,
+                "drift": MetadataValue.md(
+                    markdown_table(result.drift.head(15), list(result.drift.columns[:7]))
+                ),
+                "plots": MetadataValue.md(
+                    "\n\n".join(markdown_image(p.read_bytes(), n) for n, p in plots.items())
+                ),
+                **table_metadata(lake, tables.feature_drift),
+            }
         )
-    else:
-        lake.create_if_missing(MONITORING_PERFORMANCE.name)
-    context.log.info(f"{rows.height} vintage rows up to {latest_matured_vintage(days[-1])}")
-    return MaterializeResult(
-        metadata={
-            "vintages": rows.height,
-            "performance": MetadataValue.md(markdown_table(rows, list(rows.columns))),
-            **table_metadata(lake, MONITORING_PERFORMANCE.name),
-        }
-    )
 
-
-@asset(
-    key=REPORT_KEY,
-    deps=[DRIFT_KEY, PERFORMANCE_KEY],
-    backfill_policy=BackfillPolicy.single_run(),
-    description="Markdown report: drift, performance by vintage, diagnosis, verdict, action.",
-    **_COMMON,
-)
-def report(
-    context: AssetExecutionContext, config: MonitoringConfig, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    lake, settings = lakehouse.get(), config.settings()
-    for day in partition_days(context):
-        found, path = _report_day(lake, day, settings, context)
-    return MaterializeResult(
-        metadata={
-            "verdict": found.verdict,
-            "retrain_recommended": found.assessment.retrain,
-            "report_path": MetadataValue.path(str(path)),
-            "report": MetadataValue.md(path.read_text()),
-            "plots": MetadataValue.md(
-                "\n\n".join(
-                    markdown_image(png.read_bytes(), png.stem)
-                    for png in sorted(path.parent.glob(f"{day}-*.png"))
-                )
-            ),
-        }
+    @asset(
+        key=performance_key(use_case),
+        deps=[predictions, table_key(use_case.tables.labels)],
+        description="ROC-AUC, PR-AUC, calibration and label coverage of matured vintages.",
+        **common,
     )
+    def _performance(
+        context: AssetExecutionContext,
+        config: settings_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        model_registry: ModelRegistryResource,
+    ) -> MaterializeResult:
+        lake, registry = lakehouse.get(), model_registry.get(use_case)
+        settings = to_dataclass(config, MonitoringSettings)
+        days = partition_days(context)
+        frames = [matured_performance(lake, registry, use_case, d, settings) for d in days]
+        rows = pl.concat(frames).unique(["as_of_date", "model_alias", "model_version"], keep="last")
+        if rows.height:
+            lake.merge(tables.performance, _stamp(rows, context), commit=commit_info(context, days))
+        else:
+            lake.create_if_missing(tables.performance)
+        newest = latest_matured_vintage(days[-1], use_case.label.definition)
+        context.log.info(f"{rows.height} vintage rows up to {newest}")
+        return MaterializeResult(
+            metadata={
+                "vintages": rows.height,
+                "performance": MetadataValue.md(markdown_table(rows, list(rows.columns))),
+                **table_metadata(lake, tables.performance),
+            }
+        )
+
+    @asset(
+        key=report_key(use_case),
+        deps=[drift_key(use_case), performance_key(use_case)],
+        description="Markdown report: drift, performance by vintage, diagnosis, verdict, action.",
+        **common,
+    )
+    def _report(
+        context: AssetExecutionContext,
+        config: settings_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+    ) -> MaterializeResult:
+        lake = lakehouse.get()
+        settings = to_dataclass(config, MonitoringSettings)
+        for day in partition_days(context):
+            found, path = _report_day(lake, use_case, day, settings, context)
+        return MaterializeResult(
+            metadata={
+                "verdict": found.verdict,
+                "retrain_recommended": found.assessment.retrain,
+                "report_path": MetadataValue.path(str(path)),
+                "report": MetadataValue.md(path.read_text()),
+                "plots": MetadataValue.md(
+                    "\n\n".join(
+                        markdown_image(png.read_bytes(), png.stem)
+                        for png in sorted(path.parent.glob(f"{day}-*.png"))
+                    )
+                ),
+            }
+        )
+
+    return [_drift, _performance, _report]
 
 
 def _report_day(
-    lake: Lakehouse, day: date, settings: MonitoringSettings, context: AssetExecutionContext
+    lake: Lakehouse,
+    use_case: UseCase,
+    day: date,
+    settings: MonitoringSettings,
+    context: AssetExecutionContext,
 ) -> tuple[MonitoringReport, Path]:
-    """Build and write one day's report and append its ``monitoring.verdicts`` row."""
+    """Build and write one day's report and append its verdict row."""
+    tables = use_case.tables.monitoring
     on_day = pl.col("as_of_date") == day
-    drift = lake.read(MONITORING_FEATURE_DRIFT.name, where=on_day)
-    diagnosis = lake.read(MONITORING_DIAGNOSIS.name, where=on_day)
-    newest = latest_matured_vintage(day)
+    drift = lake.read(tables.feature_drift, where=on_day)
+    diagnosis = lake.read(tables.diagnosis, where=on_day)
+    newest = latest_matured_vintage(day, use_case.label.definition)
     performance_rows = (
-        lake.read(MONITORING_PERFORMANCE.name, where=pl.col("as_of_date") <= newest)
+        lake.read(tables.performance, where=pl.col("as_of_date") <= newest)
         .sort("as_of_date")
         .tail(REPORT_VINTAGES)
     )
-    found = build_report(day, drift, diagnosis, performance_rows, settings)
-    path = write_report(found, {})
+    found = build_report(day, drift, diagnosis, performance_rows, settings, use_case.name)
+    path = write_report(use_case.name, found, {})
     verdict_row = pl.DataFrame(
         {
             "as_of_date": [day],
             "verdict": [found.verdict],
             "retrain_recommended": [found.assessment.retrain],
-            "reasons": [found.assessment.reasons],
-            "evidence": [found.evidence],
+            "reasons": pl.Series([found.assessment.reasons], dtype=pl.List(pl.String())),
+            "evidence": pl.Series([found.evidence], dtype=pl.List(pl.String())),
             "report_path": [str(path)],
         }
     )
-    lake.append(
-        MONITORING_VERDICTS.name, _stamp(verdict_row, context), commit=commit_info(context, [day])
-    )
+    lake.append(tables.verdicts, _stamp(verdict_row, context), commit=commit_info(context, [day]))
     return found, path
-
-
-monitoring_assets = [feature_drift, performance, report]

@@ -1,6 +1,6 @@
-"""The retrain sensor: launches ``weekly_retrain`` when a monitoring run recommends it.
+"""The retrain sensor of a use case: launches its retrain job when monitoring recommends it.
 
-It reads the rows appended to ``monitoring.verdicts`` since its cursor, in order; a row with
+It reads the rows appended to the use case's verdicts table since its cursor, in order; a row with
 ``retrain_recommended`` launches the job unless the last launch was within the cooldown
 (``policy.cooldown_allows``, counted in as-of days). The recommendation itself was made by
 ``policy.assess`` (pipeline faults never recommend). Cursor: JSON ``{"seen": <computed_at of
@@ -22,11 +22,9 @@ from dagster import (
     sensor,
 )
 
-from lakehouse.tables import MONITORING_VERDICTS
-from models.monitoring.policy import RetrainPolicy, cooldown_allows
+from models.monitoring.policy import cooldown_allows
+from models.usecase.spec import UseCase
 from orchestration.resources import LakehouseResource
-
-RETRAIN_JOB = "weekly_retrain"
 
 
 @dataclass(frozen=True)
@@ -70,17 +68,18 @@ def plan_launches(
     )
 
 
-def build_retrain_sensor(
-    job_name: str = RETRAIN_JOB,
+def retrain_sensor(
+    use_case: UseCase,
+    job_name: str,
     *,
-    cooldown_days: int = RetrainPolicy.cooldown_days,
-    name: str = "monitoring_retrain",
     minimum_interval_seconds: int = 300,
 ) -> SensorDefinition:
-    """A sensor launching ``job_name`` on monitoring's retrain recommendations."""
+    """The sensor launching ``job_name`` on the use case's retrain recommendations."""
+    cooldown_days = use_case.monitoring.policy.cooldown_days
+    verdicts = use_case.tables.monitoring.verdicts
 
     @sensor(
-        name=name,
+        name=f"{use_case.name}_monitoring_retrain",
         job_name=job_name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.STOPPED,
@@ -90,10 +89,9 @@ def build_retrain_sensor(
     def _retrain(context: SensorEvaluationContext, lakehouse: LakehouseResource) -> SensorResult:
         lake = lakehouse.get()
         cursor = SensorCursor.parse(context.cursor)
-        if not lake.exists(MONITORING_VERDICTS.name):
+        if not lake.exists(verdicts):
             return SensorResult(skip_reason=SkipReason("no monitoring verdicts yet"))
-        verdicts = lake.read(MONITORING_VERDICTS.name)
-        launches, skipped, advanced = plan_launches(verdicts, cursor, cooldown_days)
+        launches, skipped, advanced = plan_launches(lake.read(verdicts), cursor, cooldown_days)
         for message in skipped:
             context.log.info(message)
         requests = [
@@ -101,6 +99,7 @@ def build_retrain_sensor(
                 run_key=f"monitoring-retrain:{row['as_of_date']}:{row['dagster_run_id']}",
                 tags={
                     "scorehouse/trigger": "monitoring",
+                    "scorehouse/use_case": use_case.name,
                     "scorehouse/as_of": str(row["as_of_date"]),
                     "scorehouse/reasons": "; ".join(row["reasons"])[:1000],
                 },
@@ -111,6 +110,3 @@ def build_retrain_sensor(
         return SensorResult(run_requests=requests, skip_reason=skip, cursor=advanced.dump())
 
     return _retrain
-
-
-retrain_sensor = build_retrain_sensor()

@@ -1,19 +1,22 @@
-"""Scoring domain: daily batch scores of every active customer by the champion, explained.
+"""Scoring domain, per use case: daily batch scores of every active entity, explained.
 
-``ml/predictions`` resolves the ``champion`` alias once at run start and scores each of the
-run's days (see ``models/scoring.py``); it writes ``ml.prediction_explanations``,
-``ml.predictions`` and ``ml.scoring_runs``. ``feast/prediction_online`` puts the latest score
-and reasons of every customer in the online store for apps.
+``ml/<uc>_predictions`` resolves the model alias (``champion`` by default) once at run start and
+scores each of the run's days (see ``models/scoring/batch.py``); it writes the explanations,
+predictions and scoring-runs tables (a non-champion alias writes the shadow tables instead,
+never served). ``feast/<uc>_prediction_online`` puts the latest score and reasons of every
+entity in the online store for apps.
+
+No ``from __future__ import annotations``: the generated ``Config`` class is an annotation.
 """
 
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetsDefinition,
     AssetSpec,
-    BackfillPolicy,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -22,158 +25,168 @@ from dagster import (
 
 from lakehouse.commit import code_version
 from lakehouse.config import scorehouse_home
-from lakehouse.features import FEATURE_TABLES
-from lakehouse.tables import ML_PREDICTION_EXPLANATIONS, ML_PREDICTIONS, ML_SCORING_RUNS
-from models.encoding import feature_names
 from models.plots import markdown_image
-from models.registry import ModelRegistry
-from models.scoring import (
-    ScoringPolicy,
-    ScoringRun,
-    load_model,
-    pin_feature_versions,
-    score_day,
-)
-from models.scoring_plots import write_run_plots
-from orchestration.metadata import table_metadata
-from orchestration.partitions import daily_partitions, partition_days
-from orchestration.resources import FeatureStoreResource, LakehouseResource
+from models.scoring.batch import ScoringRun, load_model, pin_feature_versions, score_day
+from models.scoring.plots import write_run_plots
+from models.scoring.runs import SERVING_ALIAS
+from models.usecase.spec import UseCase
+from orchestration.config import config_class, to_dataclass
+from orchestration.features.feast_assets import feature_keys, materialize_window
+from orchestration.metadata import table_key, table_metadata
+from orchestration.partitions import partition_days, source_partitions
+from orchestration.resources import FeatureStoreResource, LakehouseResource, ModelRegistryResource
+from orchestration.training.assets import champion_key
 
-PREDICTION_KEYS = [
-    AssetKey(spec.name.split("."))
-    for spec in (ML_PREDICTIONS, ML_PREDICTION_EXPLANATIONS, ML_SCORING_RUNS)
-]
+ALIAS_FIELD = "model_alias"
 
 
-class ScoringConfig(Config):
-    """Risk bands, the outreach threshold, reasons per prediction and chunk size."""
-
-    medium_risk: float = 0.05
-    high_risk: float = 0.15
-    decision_threshold: float = 0.10
-    reasons: int = 3
-    chunk_rows: int = 200_000
-    model_alias: str = "champion"
-
-    def policy(self) -> ScoringPolicy:
-        return ScoringPolicy(
-            self.medium_risk, self.high_risk, self.decision_threshold, self.reasons, self.chunk_rows
-        )
+def prediction_keys(use_case: UseCase) -> list[AssetKey]:
+    tables = use_case.tables.scoring
+    return [table_key(t) for t in (tables.predictions, tables.explanations, tables.scoring_runs)]
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            key=key,
-            group_name="scoring",
-            deps=[*(AssetKey(n.split(".")) for n in FEATURE_TABLES), AssetKey(["ml", "champion"])],
-            description=description,
-            kinds={"delta", "xgboost"},
-            partitions_def=daily_partitions,
-        )
-        for key, description in zip(
-            PREDICTION_KEYS,
-            [
-                "ml.predictions: every active customer's churn score, band, decision and top "
-                "reason codes, with the model, data versions and run that produced it.",
-                "ml.prediction_explanations: the full SHAP vector and base value per prediction.",
-                "ml.scoring_runs: one row per completed scoring run (the latest of a day is "
-                "current).",
-            ],
-            strict=True,
-        )
-    ],
-    backfill_policy=BackfillPolicy.single_run(),
-    can_subset=False,
-)
-def predictions(
-    context: AssetExecutionContext,
-    config: ScoringConfig,
-    lakehouse: LakehouseResource,
-    feature_store: FeatureStoreResource,
-):
-    lake = lakehouse.get()
-    # Resolved once: a promotion during the run does not mix models within it.
-    model = load_model(ModelRegistry(), alias=config.model_alias)
-    versions = pin_feature_versions(lake)
-    store = feature_store.get(pins=versions)
-    policy = config.policy()
-    context.log.info(
-        f"scoring with {model.name} v{model.version} ({config.model_alias}); {versions}"
+def predictions_asset(use_case: UseCase) -> AssetsDefinition:
+    """Score the run's days with the configured alias; one commit per table per day."""
+    policy_type = config_class(
+        f"{use_case.name}_scoring_config", use_case.scoring, extra={ALIAS_FIELD: SERVING_ALIAS}
     )
-    runs = []
-    for day in partition_days(context):
-        run = ScoringRun(
-            scoring_run_id=f"{context.run_id}:{day.isoformat()}",
-            as_of=day,
-            dagster_run_id=context.run_id,
-            code_version=code_version(),
-            source_versions=versions,
-            scored_at=datetime.now(UTC),
-        )
-        result = score_day(
-            lake,
-            store,
-            model,
-            run,
-            policy,
-            on_chunk=lambda done, total, day=day: context.log.info(f"{day}: scored {done}/{total}"),
-        )
-        runs.append(result)
-    last = runs[-1]
-    folder = scorehouse_home() / "reports" / "scoring" / last.run.scoring_run_id.replace(":", "_")
-    plots = write_run_plots(
-        folder,
-        last.sample_scores,
-        last.sample_shap,
-        last.sample_inputs,
-        feature_names(),
-        [policy.medium_risk, policy.decision_threshold, policy.high_risk],
-    )
-    summary = {
-        "model_version": model.version,
-        "model_sha256": model.sha256,
-        "scored_rows": sum(r.rows for r in runs),
-        "scoring_runs": ", ".join(r.run.scoring_run_id for r in runs),
-        "source_versions": MetadataValue.json(versions),
-        "plots_folder": MetadataValue.path(str(folder)),
-        "plots": MetadataValue.md(
-            "\n\n".join(markdown_image(png, name) for name, png in plots.items())
-        ),
-    }
-    yield MaterializeResult(
-        asset_key=PREDICTION_KEYS[0],
-        metadata={**summary, **table_metadata(lake, ML_PREDICTIONS.name)},
-    )
-    yield MaterializeResult(
-        asset_key=PREDICTION_KEYS[1], metadata=table_metadata(lake, ML_PREDICTION_EXPLANATIONS.name)
-    )
-    yield MaterializeResult(
-        asset_key=PREDICTION_KEYS[2], metadata=table_metadata(lake, ML_SCORING_RUNS.name)
-    )
+    tables = use_case.tables.scoring
+    descriptions = [
+        f"{tables.predictions}: every active entity's score, band, decision and top reason "
+        "codes, with the model, data versions and run that produced it.",
+        f"{tables.explanations}: the full SHAP vector and base value per prediction.",
+        f"{tables.scoring_runs}: one row per completed scoring run (the latest champion run "
+        "of a day is current).",
+    ]
 
-
-@asset(
-    key=["feast", "prediction_online"],
-    group_name="scoring",
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    deps=[PREDICTION_KEYS[0]],
-    description="Latest score, band and reasons per customer in the online store (Feast).",
-    kinds={"feast", "sqlite"},
-)
-def prediction_online(
-    context: AssetExecutionContext, feature_store: FeatureStoreResource
-) -> MaterializeResult:
-    days = partition_days(context)
-    start = datetime.combine(days[0], time(0), tzinfo=UTC)
-    end = datetime.combine(days[-1] + timedelta(days=1), time(0, 1), tzinfo=UTC)
-    feature_store.apply()
-    store = feature_store.get()
-    store.materialize(start_date=start, end_date=end, feature_views=["customer_prediction"])
-    return MaterializeResult(
-        metadata={
-            "materialized_from": start.isoformat(),
-            "materialized_until": end.isoformat(),
+    @multi_asset(
+        name=f"{use_case.name}_predictions",
+        specs=[
+            AssetSpec(
+                key=key,
+                group_name=f"{use_case.name}_scoring",
+                deps=[*feature_keys(use_case), champion_key(use_case)],
+                description=description,
+                kinds={"delta", "xgboost"},
+                partitions_def=source_partitions(use_case.source),
+            )
+            for key, description in zip(prediction_keys(use_case), descriptions, strict=True)
+        ],
+        can_subset=False,
+    )
+    def _predictions(
+        context: AssetExecutionContext,
+        config: policy_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        feature_store: FeatureStoreResource,
+        model_registry: ModelRegistryResource,
+    ) -> Iterator[MaterializeResult]:
+        lake = lakehouse.get()
+        alias = getattr(config, ALIAS_FIELD)
+        policy = to_dataclass(config, type(use_case.scoring), drop=(ALIAS_FIELD,))
+        # Resolved once: a promotion during the run does not mix models within it.
+        model = load_model(model_registry.get(use_case), alias=alias)
+        versions = pin_feature_versions(lake, use_case.tables.feature_tables)
+        store = feature_store.get(pins=versions)
+        context.log.info(f"scoring with {model.name} v{model.version} ({alias}); {versions}")
+        runs = []
+        for day in partition_days(context):
+            run = ScoringRun(
+                scoring_run_id=f"{context.run_id}:{day.isoformat()}",
+                as_of=day,
+                dagster_run_id=context.run_id,
+                code_version=code_version(),
+                source_versions=versions,
+                scored_at=datetime.now(UTC),
+            )
+            result = score_day(
+                lake,
+                store,
+                use_case,
+                model,
+                run,
+                policy,
+                on_chunk=lambda done, total, day=day: context.log.info(
+                    f"{day}: scored {done}/{total}"
+                ),
+            )
+            runs.append(result)
+        last = runs[-1]
+        folder = (
+            scorehouse_home()
+            / "reports"
+            / "scoring"
+            / use_case.name
+            / last.run.scoring_run_id.replace(":", "_")
+        )
+        plots = write_run_plots(
+            folder,
+            last.sample_scores,
+            last.sample_shap,
+            last.sample_inputs,
+            use_case.encoding.names,
+            policy.thresholds,
+        )
+        predictions_table, explanations_table = tables.outputs(model.served)
+        summary = {
+            "model_version": model.version,
+            "model_alias": alias,
+            "lifecycle": "champion (served)" if model.served else f"{alias} (shadow, not served)",
+            "written_to": f"{predictions_table}, {explanations_table}",
+            "model_sha256": model.sha256,
+            "scored_rows": sum(r.rows for r in runs),
+            "scoring_runs": ", ".join(r.run.scoring_run_id for r in runs),
+            "source_versions": MetadataValue.json(versions),
+            "plots_folder": MetadataValue.path(str(folder)),
+            "plots": MetadataValue.md(
+                "\n\n".join(markdown_image(png, name) for name, png in plots.items())
+            ),
         }
+        keys = prediction_keys(use_case)
+        yield MaterializeResult(
+            asset_key=keys[0], metadata={**summary, **table_metadata(lake, predictions_table)}
+        )
+        yield MaterializeResult(
+            asset_key=keys[1],
+            metadata={"model_alias": alias, **table_metadata(lake, explanations_table)},
+        )
+        yield MaterializeResult(
+            asset_key=keys[2],
+            metadata={"model_alias": alias, **table_metadata(lake, tables.scoring_runs)},
+        )
+
+    return _predictions
+
+
+def prediction_online_asset(use_case: UseCase) -> AssetsDefinition:
+    """The latest score, band and reasons per entity in the online store (Feast)."""
+    view = f"{use_case.name}_prediction"
+
+    @asset(
+        key=["feast", f"{use_case.name}_prediction_online"],
+        group_name=f"{use_case.name}_scoring",
+        partitions_def=source_partitions(use_case.source),
+        deps=[prediction_keys(use_case)[0]],
+        description=f"Latest {use_case.name} score, band and reasons per entity online (Feast).",
+        kinds={"feast", "sqlite"},
     )
+    def _online(
+        context: AssetExecutionContext, feature_store: FeatureStoreResource
+    ) -> MaterializeResult:
+        start, end = materialize_window(partition_days(context))
+        feature_store.apply()
+        store = feature_store.get()
+        store.materialize(start_date=start, end_date=end, feature_views=[view])
+        return MaterializeResult(
+            metadata={
+                "feature_view": view,
+                "materialized_from": start.isoformat(),
+                "materialized_until": end.isoformat(),
+            }
+        )
+
+    return _online
+
+
+def scoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
+    return [predictions_asset(use_case), prediction_online_asset(use_case)]

@@ -1,54 +1,66 @@
-"""Training domain: ``ml/churn_model`` → ``ml/model_evaluation`` → ``ml/champion``.
+"""Training domain, per use case: ``ml/<uc>_model`` → ``ml/<uc>_model_evaluation`` →
+``ml/<uc>_champion``.
 
-* ``ml/churn_model`` trains on the latest ``ml.training_set`` version, logs the run to MLflow
-  and registers a version of ``churn`` aliased ``challenger``. It only runs after the training
-  set's blocking GX check passed in the same run.
-* ``ml/model_evaluation`` scores the challenger and the champion on the challenger's
-  out-of-time rows: plots, a comparison table, and the simulator-truth ROC-AUC on the same rows.
-* ``ml/champion`` moves the ``champion`` alias if the challenger wins (``models.promotion``).
+* ``ml/<uc>_model`` trains on the latest training-set version, logs the run to MLflow (the
+  model in MLflow's xgboost format) and registers a version aliased ``challenger``. It only runs
+  after the training set's blocking GX check passed in the same run.
+* ``ml/<uc>_model_evaluation`` scores the challenger and the champion on the challenger's test
+  rows: plots, a comparison table, and the simulator-truth ROC-AUC on the same rows.
+* ``ml/<uc>_champion`` moves the ``champion`` alias if the challenger wins
+  (``models.lifecycle.promotion``).
 
-MLflow location: ``MLFLOW_TRACKING_URI`` or the embedded store (``models.registry``).
+No ``from __future__ import annotations``: the generated ``Config`` classes are annotations.
 """
 
 import json
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+import yaml
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from lakehouse.features import FEATURE_TABLES
 from lakehouse.storage import Lakehouse
+from models.lifecycle.promotion import Comparison, compare, promote_challenger
+from models.lifecycle.registry import CHAMPION, RunContext
+from models.markdown import markdown_table
 from models.metrics import METRIC_NAMES, truth_comparison
 from models.plots import calibration_png, markdown_image, pr_png, roc_png, training_plots
-from models.promotion import Comparison, compare, promote_challenger
-from models.registry import CHAMPION, ModelRegistry, RunContext
-from models.training import train
-from orchestration.metadata import markdown_table
-from orchestration.resources import LakehouseResource, LandingResource
-from orchestration.training.config import (
-    PromotionConfig,
-    TrainingConfig,
-    promotion_policy,
-    training_params,
-)
+from models.training.train import train
+from models.usecase.spec import UseCase
+from orchestration.config import config_class, to_dataclass
+from orchestration.features.feast_assets import training_set_key
+from orchestration.resources import LakehouseResource, LandingResource, ModelRegistryResource
 from orchestration.training.truth import read_truth
 
-TRAINING_SET = "ml.training_set"
-TRAINING_SET_KEY = AssetKey(["ml", "training_set"])
-CHURN_MODEL_KEY = AssetKey(["ml", "churn_model"])
-MODEL_EVALUATION_KEY = AssetKey(["ml", "model_evaluation"])
-CHAMPION_KEY = AssetKey(["ml", "champion"])
-GROUP = "training"
+
+def model_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["ml", f"{use_case.name}_model"])
 
 
-def source_versions(lake: Lakehouse, version: int) -> dict[str, int]:
+def evaluation_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["ml", f"{use_case.name}_model_evaluation"])
+
+
+def champion_key(use_case: UseCase) -> AssetKey:
+    return AssetKey(["ml", f"{use_case.name}_champion"])
+
+
+def source_versions(lake: Lakehouse, use_case: UseCase, version: int) -> dict[str, int]:
     """Versions of the tables a training-set version was built from.
 
     Read from that commit's metadata (``scorehouse.source_versions``: an object, or its JSON
     text; or ``scorehouse.source_version.<table>`` keys) when its writer recorded them;
-    otherwise the current versions of ``labels.churn`` and the ``features.*`` tables.
+    otherwise the current versions of the label and feature tables.
     """
-    commit = next((c for c in lake.history(TRAINING_SET) if c["version"] == version), {})
+    table = use_case.tables.training_set
+    commit = next((c for c in lake.history(table) if c["version"] == version), {})
     declared: dict[str, int] = {}
     raw = commit.get("scorehouse.source_versions")
     if raw:
@@ -60,48 +72,84 @@ def source_versions(lake: Lakehouse, version: int) -> dict[str, int]:
     )
     if declared:
         return declared
-    tables = ("labels.churn", *FEATURE_TABLES)
+    tables = (use_case.tables.labels, *use_case.tables.feature_tables)
     return {name: v for name in tables if (v := lake.version(name)) is not None}
 
 
-@asset(
-    key=CHURN_MODEL_KEY,
-    deps=[TRAINING_SET_KEY],
-    group_name=GROUP,
-    kinds={"xgboost", "mlflow"},
-    description="xgboost churn classifier trained on ml.training_set; MLflow version 'challenger'.",
-)
-def churn_model(
-    context: AssetExecutionContext, config: TrainingConfig, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    lake, registry = lakehouse.get(), ModelRegistry()
-    registry.ping()  # an unreachable store fails the asset before any training
-    version = lake.version(TRAINING_SET)
-    if version is None:
-        raise ValueError(f"{TRAINING_SET} was never written: nothing to train on")
-    frame = lake.read(TRAINING_SET, version=version)
-    model = train(frame, training_params(config))
-    context.log.info(
-        f"trained on {model.rows} rows (best iteration {model.best_iteration}); "
-        f"test ROC-AUC {model.metrics['test']['roc_auc']:.4f}"
+def contract_artifacts(use_case: UseCase) -> dict[str, bytes]:
+    """The reason catalogue and the use-case spec, logged next to every model version."""
+    reasons = {f: {"code": r.code, "text": r.text} for f, r in use_case.reasons.items()}
+    artifacts = {"contract/reasons.json": json.dumps(reasons, indent=2).encode()}
+    if use_case.path is not None:
+        artifacts["contract/use_case.yaml"] = use_case.path.read_bytes()
+    else:
+        artifacts["contract/use_case.yaml"] = yaml.safe_dump({"name": use_case.name}).encode()
+    return artifacts
+
+
+def model_asset(use_case: UseCase) -> AssetsDefinition:
+    """Train, log and register a challenger of the use case's model."""
+    params_type = config_class(f"{use_case.name}_training_config", use_case.params)
+    table = use_case.tables.training_set
+
+    @asset(
+        key=model_key(use_case),
+        deps=[training_set_key(use_case)],
+        group_name=f"{use_case.name}_training",
+        kinds={"xgboost", "mlflow"},
+        description=f"xgboost model trained on {table}; MLflow version 'challenger'.",
     )
-    artifacts = training_plots(model, model.split.rows(frame, "validation"))
-    run = RunContext(version, source_versions(lake, version), context.run_id)
-    registered = registry.log_training_run(model, run, artifacts)
-    return MaterializeResult(
-        metadata={
-            "model_version": registered.version,
-            "mlflow_run_id": registered.run_id,
-            "tracking_uri": registry.uri,
-            "training_set_version": version,
-            "best_iteration": model.best_iteration,
-            **{f"rows_{k}": v for k, v in model.rows.items()},
-            **{k: float(v) for k, v in model.flat_metrics().items() if k != "best_iteration"},
-            "plots": MetadataValue.md(
-                "\n\n".join(markdown_image(png, name) for name, png in artifacts.items())
-            ),
-        }
-    )
+    def _model(
+        context: AssetExecutionContext,
+        config: params_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        model_registry: ModelRegistryResource,
+    ) -> MaterializeResult:
+        lake, registry = lakehouse.get(), model_registry.get(use_case)
+        registry.ping()  # an unreachable store fails the asset before any training
+        version = lake.version(table)
+        if version is None:
+            raise ValueError(f"{table} was never written: nothing to train on")
+        frame = lake.read(table, version=version)
+        params = to_dataclass(config, type(use_case.params))
+        model = train(frame, use_case.design, params)
+        context.log.info(
+            f"trained on {model.rows} rows (best iteration {model.best_iteration}); "
+            f"test ROC-AUC {model.metrics['test']['roc_auc']:.4f}"
+        )
+        validation = model.split.rows(frame, "validation")
+        plots = training_plots(model, use_case.encoding, validation)
+        run = RunContext(
+            training_set_version=version,
+            feature_service=use_case.features.service,
+            source_versions=source_versions(lake, use_case, version),
+            dagster_run_id=context.run_id,
+            use_case=use_case.name,
+        )
+        example = use_case.encoding.matrix(validation.head(5))
+        registered = registry.log_training_run(
+            model,
+            use_case.encoding,
+            run,
+            {**plots, **contract_artifacts(use_case)},
+            example=pl.DataFrame(example, schema=use_case.encoding.names).to_pandas(),
+        )
+        return MaterializeResult(
+            metadata={
+                "model_version": registered.version,
+                "mlflow_run_id": registered.run_id,
+                "tracking_uri": registry.uri,
+                "training_set_version": version,
+                "best_iteration": model.best_iteration,
+                **{f"rows_{k}": v for k, v in model.rows.items()},
+                **{k: float(v) for k, v in model.flat_metrics().items() if k != "best_iteration"},
+                "plots": MetadataValue.md(
+                    "\n\n".join(markdown_image(png, name) for name, png in plots.items())
+                ),
+            }
+        )
+
+    return _model
 
 
 def _comparison_table(comparison: Comparison) -> str:
@@ -121,8 +169,8 @@ def _comparison_table(comparison: Comparison) -> str:
     return markdown_table(pl.DataFrame(rows))
 
 
-def _series(comparison: Comparison) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    y = comparison.rows["churned_30d"].to_numpy()
+def _series(comparison: Comparison, label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    y = comparison.rows[label].to_numpy()
     challenger, champion = comparison.challenger, comparison.champion
     series = {f"challenger v{challenger.version}": (y, challenger.predictions)}
     if champion is not None and champion.version != challenger.version:
@@ -130,73 +178,99 @@ def _series(comparison: Comparison) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return series
 
 
-@asset(
-    key=MODEL_EVALUATION_KEY,
-    deps=[CHURN_MODEL_KEY],
-    group_name=GROUP,
-    kinds={"mlflow"},
-    description="Challenger vs champion on the challenger's out-of-time rows, with plots.",
-)
-def model_evaluation(
-    context: AssetExecutionContext, lakehouse: LakehouseResource, landing: LandingResource
-) -> MaterializeResult:
-    registry = ModelRegistry()
-    comparison = compare(registry, lakehouse.get())
-    challenger = comparison.challenger
-    logged = {f"oot_challenger_{k}": v for k, v in challenger.metrics.items()}
-    if comparison.champion is not None:
-        logged |= {f"oot_champion_{k}": v for k, v in comparison.champion.metrics.items()}
-    metadata: dict = {
-        "challenger_version": challenger.version,
-        "champion_version": comparison.champion.version if comparison.champion else "none",
-        "rows": comparison.rows.height,
-        "comparison": MetadataValue.md(_comparison_table(comparison)),
-        "note": comparison.note or "none",
-    }
-    truth = read_truth(landing.get(), comparison.rows["as_of_date"].unique().to_list())
-    if truth is None:
-        metadata["truth"] = "no simulator truth in the landing folder"
-    else:
-        scored = comparison.rows.with_columns(pl.Series("prediction", challenger.predictions))
-        quality_bar = truth_comparison(scored, truth)
-        logged |= {f"oot_truth_{k}": v for k, v in quality_bar.items()}
-        metadata |= {f"truth_{k}": float(v) for k, v in quality_bar.items()}
-        context.log.info(f"model vs simulator truth on the same rows: {quality_bar}")
-    registry.log_metrics(registry.version(challenger.version).run_id, logged)
-    series = _series(comparison)
-    plots = {"ROC": roc_png(series), "precision-recall": pr_png(series)}
-    plots["calibration"] = calibration_png(series)
-    metadata["plots"] = MetadataValue.md(
-        "\n\n".join(markdown_image(png, name) for name, png in plots.items())
-    )
-    return MaterializeResult(metadata=metadata)
+def evaluation_asset(use_case: UseCase) -> AssetsDefinition:
+    """Challenger vs champion on the challenger's test rows, with plots and the truth."""
+    label, key = use_case.label.definition.column, use_case.entity.join_key
 
-
-@asset(
-    key=CHAMPION_KEY,
-    deps=[MODEL_EVALUATION_KEY],
-    group_name=GROUP,
-    kinds={"mlflow"},
-    description="Champion/challenger decision: the 'champion' alias moves only if it wins.",
-)
-def champion(
-    context: AssetExecutionContext, config: PromotionConfig, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    registry = ModelRegistry()
-    decision = promote_challenger(
-        registry, lakehouse.get(), promotion_policy(config), dagster_run_id=context.run_id
+    @asset(
+        key=evaluation_key(use_case),
+        deps=[model_key(use_case)],
+        group_name=f"{use_case.name}_training",
+        kinds={"mlflow"},
+        description="Challenger vs champion on the challenger's test rows, with plots.",
     )
-    context.log.info(f"{decision.decision}: {decision.reason}")
-    current = registry.alias(CHAMPION)
-    return MaterializeResult(
-        metadata={
-            "decision": decision.decision,
-            "reason": decision.reason,
-            "challenger_version": decision.challenger_version,
-            "previous_champion": decision.champion_version or "none",
-            "champion_version": str(current.version) if current else "none",
+    def _evaluation(
+        context: AssetExecutionContext,
+        lakehouse: LakehouseResource,
+        landing: LandingResource,
+        model_registry: ModelRegistryResource,
+    ) -> MaterializeResult:
+        registry = model_registry.get(use_case)
+        comparison = compare(registry, lakehouse.get(), use_case)
+        challenger = comparison.challenger
+        logged = {f"oot_challenger_{k}": v for k, v in challenger.metrics.items()}
+        if comparison.champion is not None:
+            logged |= {f"oot_champion_{k}": v for k, v in comparison.champion.metrics.items()}
+        metadata: dict = {
+            "challenger_version": challenger.version,
+            "champion_version": comparison.champion.version if comparison.champion else "none",
+            "rows": comparison.rows.height,
+            "comparison": MetadataValue.md(_comparison_table(comparison)),
+            "note": comparison.note or "none",
         }
+        evaluation = use_case.evaluation
+        truth = None
+        if evaluation is not None:
+            as_of = comparison.rows["as_of_date"].unique().to_list()
+            truth = read_truth(landing.get(), evaluation, key, as_of)
+        if truth is None or evaluation is None:
+            metadata["truth"] = "no simulator truth in the landing folder"
+        else:
+            scored = comparison.rows.with_columns(pl.Series("prediction", challenger.predictions))
+            quality_bar = truth_comparison(
+                scored, truth, key=key, label=label, truth_column=evaluation.column
+            )
+            logged |= {f"oot_truth_{k}": v for k, v in quality_bar.items()}
+            metadata |= {f"truth_{k}": float(v) for k, v in quality_bar.items()}
+            context.log.info(f"model vs simulator truth on the same rows: {quality_bar}")
+        registry.log_metrics(registry.version(challenger.version).run_id, logged)
+        series = _series(comparison, label)
+        plots = {"ROC": roc_png(series), "precision-recall": pr_png(series)}
+        plots["calibration"] = calibration_png(series)
+        metadata["plots"] = MetadataValue.md(
+            "\n\n".join(markdown_image(png, name) for name, png in plots.items())
+        )
+        return MaterializeResult(metadata=metadata)
+
+    return _evaluation
+
+
+def champion_asset(use_case: UseCase) -> AssetsDefinition:
+    """The champion/challenger decision: the 'champion' alias moves only if it wins."""
+    policy_type = config_class(f"{use_case.name}_promotion_config", use_case.promotion)
+
+    @asset(
+        key=champion_key(use_case),
+        deps=[evaluation_key(use_case)],
+        group_name=f"{use_case.name}_training",
+        kinds={"mlflow"},
+        description="Champion/challenger decision: the 'champion' alias moves only if it wins.",
     )
+    def _champion(
+        context: AssetExecutionContext,
+        config: policy_type,  # type: ignore[valid-type]
+        lakehouse: LakehouseResource,
+        model_registry: ModelRegistryResource,
+    ) -> MaterializeResult:
+        registry = model_registry.get(use_case)
+        policy = to_dataclass(config, type(use_case.promotion))
+        decision = promote_challenger(
+            registry, lakehouse.get(), use_case, policy, dagster_run_id=context.run_id
+        )
+        context.log.info(f"{decision.decision}: {decision.reason}")
+        current = registry.alias(CHAMPION)
+        return MaterializeResult(
+            metadata={
+                "decision": decision.decision,
+                "reason": decision.reason,
+                "challenger_version": decision.challenger_version,
+                "previous_champion": decision.champion_version or "none",
+                "champion_version": str(current.version) if current else "none",
+            }
+        )
+
+    return _champion
 
 
-training_assets = [churn_model, model_evaluation, champion]
+def training_assets(use_case: UseCase) -> list[AssetsDefinition]:
+    return [model_asset(use_case), evaluation_asset(use_case), champion_asset(use_case)]

@@ -1,4 +1,4 @@
-"""Great Expectations suites as Dagster asset checks on silver tables and ``ml.training_set``.
+"""Great Expectations suites as Dagster asset checks on silver tables and training sets.
 
 Each validated table gets one multi-asset check running its suite once and reporting two
 checks: ``gx_critical`` (blocking: when a critical expectation fails, assets downstream of the
@@ -7,7 +7,7 @@ only). Metadata: every expectation's outcome (observed value, unexpected count a
 failures with a sample of bad rows, the table versions compared, and the Data Docs page.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date
 
@@ -18,19 +18,18 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetKey,
     MetadataValue,
     multi_asset_check,
 )
 
-from models.quality import CRITICAL, SUITES, WARNING, build_input, validate
+from models.markdown import markdown_table
+from models.quality import CRITICAL, WARNING, TableSuite, build_input, suites, validate
 from models.quality.inputs import ValidationInput
 from models.quality.runner import ValidationReport
-from orchestration.metadata import markdown_table
+from models.usecase.spec import UseCase
+from orchestration.metadata import table_key
 from orchestration.resources import LakehouseResource
 
-SILVER_TABLES = ("silver.customers", "silver.usage_daily", "silver.payments", "silver.tickets")
-TRAINING_SET_TABLE = "ml.training_set"
 CHECKS = {CRITICAL: "gx_critical", WARNING: "gx_warning"}
 SEVERITY = {CRITICAL: AssetCheckSeverity.ERROR, WARNING: AssetCheckSeverity.WARN}
 RESULT_COLUMNS = ("ok", "expectation", "column", "observed", "unexpected", "unexpected_%")
@@ -85,10 +84,9 @@ def _metadata(report: ValidationReport, batch: ValidationInput, severity: str) -
     return metadata
 
 
-def gx_check(table: str) -> AssetChecksDefinition:
+def gx_check(table: str, suite_of: Callable[[], TableSuite]) -> AssetChecksDefinition:
     """The blocking + warning GX checks of one table's asset (key = table name split on '.')."""
-    key = AssetKey(table.split("."))
-    suite_of = SUITES[table]
+    key = table_key(table)
 
     @multi_asset_check(
         name=f"{table.replace('.', '_')}_gx",
@@ -143,5 +141,6 @@ def gx_check(table: str) -> AssetChecksDefinition:
     return _check
 
 
-silver_checks = [gx_check(table) for table in SILVER_TABLES]
-training_set_check = gx_check(TRAINING_SET_TABLE)
+def quality_checks(use_case: UseCase) -> dict[str, AssetChecksDefinition]:
+    """The GX checks of a use case's silver tables and training set, by table."""
+    return {table: gx_check(table, suite) for table, suite in suites(use_case).items()}

@@ -1,11 +1,13 @@
-"""All Dagster definitions load, and the asset graph is what docs/architecture.md describes."""
+"""All Dagster definitions load: every use case's assets, jobs, schedules and sensor."""
 
 from __future__ import annotations
 
+import warnings
+
 from dagster import AssetKey, Definitions
 
-from lakehouse.landing import LANDING_SOURCES
-from lakehouse.silver import SILVER_FLOWS
+from orchestration.usecase import build_definitions
+from tests.world import churn
 
 
 def test_definitions_load_and_validate() -> None:
@@ -14,17 +16,42 @@ def test_definitions_load_and_validate() -> None:
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    assert AssetKey(["sources", "simulated_landing"]) in keys
-    for source in LANDING_SOURCES:
-        assert AssetKey(["bronze", source]) in keys
-    for table, flow in SILVER_FLOWS.items():
+    use_case = churn()
+    assert AssetKey(["sources", "saas_landing"]) in keys
+    for feed in use_case.source.tables.feeds:
+        assert AssetKey(["bronze", feed]) in keys
+    for table, flow in use_case.source.tables.flows.items():
         key = AssetKey(table.split("."))
         assert key in keys
         assert graph.get(key).parent_keys == {AssetKey(flow.bronze.split("."))}
-    for job in ("ingest_and_features", "daily_pipeline", "weekly_retrain", "build_training_set"):
-        assert defs.get_job_def(job) is not None
-    assert defs.get_schedule_def("daily_pipeline_schedule") is not None
-    assert defs.get_schedule_def("weekly_retrain_schedule") is not None
+    for view in use_case.features.views:
+        assert AssetKey(view.table.split(".")) in keys
+    for job in ("ingest_and_features", "daily_pipeline", "weekly_retrain", "training_set"):
+        assert defs.resolve_job_def(f"churn_{job}") is not None
+    assert defs.resolve_schedule_def("churn_daily_schedule") is not None
+    assert defs.resolve_schedule_def("churn_weekly_retrain_schedule") is not None
+    assert defs.resolve_sensor_def("churn_monitoring_retrain") is not None
+
+
+def test_definitions_raise_no_beta_or_deprecation_warnings() -> None:
+    from models.usecase import load_use_cases
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        defs = build_definitions(load_use_cases())
+        Definitions.validate_loadable(defs)
+    names = [type(w.message).__name__ for w in caught]
+    assert not [n for n in names if "Beta" in n or "Deprecat" in n or "Preview" in n], names
+
+
+def test_simulated_partitions_end_with_the_world() -> None:
+    from orchestration.definitions import defs
+    from orchestration.settings import WORLD
+
+    job = defs.resolve_job_def("churn_daily_pipeline")
+    keys = job.partitions_def.get_partition_keys()
+    assert keys[0] == WORLD.start_date.isoformat()
+    assert keys[-1] == WORLD.end_date.isoformat()
 
 
 def test_workspace_points_at_the_definitions() -> None:

@@ -8,17 +8,19 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lakehouse.landing import LANDING_SOURCES, landing_path, list_landing_files
+from lakehouse.sources.contract import landing_path, list_landing_files
+from lakehouse.sources.saas.contract import SAAS_FEEDS
 from lakehouse.storage import Lakehouse
-from orchestration.ingest.assets import bronze_assets, silver_assets
+from models.usecase import project_lakehouse
+from orchestration.ingest.assets import source_assets
 from orchestration.settings import WORLD
-from orchestration.sources.assets import simulated_landing
-from tests.world import run_days
+from tests.world import churn, ingest_assets, run_days
 
 DAYS = 6
 FIRST = WORLD.start_date
 LAST = FIRST + timedelta(days=DAYS - 1)
-ASSETS = [simulated_landing, *bronze_assets, *silver_assets]
+ASSETS = ingest_assets()
+SOURCE_ASSETS = source_assets(churn().source)
 
 
 def _run(tmp_path: Path, first: date = FIRST, assets=ASSETS):
@@ -35,12 +37,12 @@ def _counts(lake: Lakehouse) -> dict[str, int]:
 def built(tmp_path: Path) -> tuple[Path, Lakehouse]:
     result = _run(tmp_path)
     assert result.success
-    return tmp_path, Lakehouse(tmp_path / "lake")
+    return tmp_path, project_lakehouse(tmp_path / "lake")
 
 
 def test_every_landing_row_reaches_bronze_with_lineage(built: tuple[Path, Lakehouse]) -> None:
     tmp_path, lake = built
-    for source in LANDING_SOURCES:
+    for source in SAAS_FEEDS:
         landed = sum(
             len(pl.read_parquet(f)) if f.suffix == ".parquet" else _text_rows(f)
             for f in list_landing_files(tmp_path / "landing", source)
@@ -95,9 +97,9 @@ def test_bad_landing_file_fails_the_run_and_commits_nothing(built: tuple[Path, L
     tmp_path, lake = built
     versions = {spec.name: lake.version(spec.name) for spec in lake.catalog}
     before = lake.read("bronze.payments")
-    bad = landing_path(tmp_path / "landing", "payments", LAST)
+    bad = landing_path(tmp_path / "landing", SAAS_FEEDS["payments"], LAST)
     bad.write_text(bad.read_text().replace('"amount":', '"amount":-', 1))  # a negative amount
-    result = _run(tmp_path, LAST, assets=[*bronze_assets, *silver_assets])
+    result = _run(tmp_path, LAST, assets=SOURCE_ASSETS)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.error.cause.message
@@ -107,4 +109,3 @@ def test_bad_landing_file_fails_the_run_and_commits_nothing(built: tuple[Path, L
     assert lake.version("bronze.payments") == versions["bronze.payments"]
     assert lake.read("bronze.payments").equals(before)
     assert lake.version("silver.payments") == versions["silver.payments"]
-

@@ -1,0 +1,116 @@
+"""The tables a source system's feeds land in, and how silver tables come from bronze.
+
+Every feed gets a ``bronze.<feed>`` table: the contract's columns as delivered plus lineage
+(``_source_file``, ``_batch_id``, ``_ingested_at``), partitioned by ``_batch_date`` (the landing
+day), so re-ingesting a day replaces exactly that day. A ``SilverFlow`` derives one silver table
+from one bronze table: a batch of landed rows (one or more days) is reduced to one row per silver
+primary key, the latest by the feed's timestamp (ties: the later landing day, then the later row
+in the file), so a merge of the batch is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import polars as pl
+
+from lakehouse.catalog import TIMESTAMP, TableSpec
+from lakehouse.sources.contract import LandingSource
+
+AUDIT_COLUMNS: dict[str, pl.DataType] = {
+    "_source_file": pl.String(),
+    "_batch_id": pl.String(),
+    "_ingested_at": TIMESTAMP,
+    "_batch_date": pl.Date(),
+}
+"""Columns every bronze table adds to its feed's contract columns (``_batch_date`` partitions)."""
+LINEAGE: dict[str, pl.DataType] = {"_batch_id": pl.String()}
+"""Lineage kept in silver: the landing batch a row came from."""
+
+
+def bronze_spec(feed: LandingSource) -> TableSpec:
+    """The bronze table of a feed: its contract columns plus lineage columns."""
+    return TableSpec(
+        name=f"bronze.{feed.name}",
+        schema={**feed.columns, **AUDIT_COLUMNS},
+        description=f"Landed {feed.name} files as delivered, with lineage. {feed.description}",
+        partition_by=("_batch_date",),
+        primary_key=(*feed.key, "_batch_date"),
+    )
+
+
+@dataclass(frozen=True)
+class SilverFlow:
+    """How one silver table is derived from one feed's bronze table."""
+
+    silver: TableSpec
+    feed: LandingSource
+    derived: Mapping[str, pl.Expr] = field(default_factory=dict)
+
+    @property
+    def bronze(self) -> str:
+        return f"bronze.{self.feed.name}"
+
+    def transform(self, bronze_rows: pl.DataFrame) -> pl.DataFrame:
+        """One row per silver key (the latest), with derived columns, in the silver schema."""
+        order = [c for c in (self.feed.timestamp_column,) if c is not None]
+        rows = bronze_rows.with_row_index("_row").with_columns(
+            expr.alias(name) for name, expr in self.derived.items()
+        )
+        latest = rows.sort([*order, "_batch_date", "_row"]).unique(
+            subset=list(self.silver.primary_key), keep="last", maintain_order=True
+        )
+        return latest.select(list(self.silver.schema)).sort(list(self.silver.primary_key))
+
+
+def default_flow(feed: LandingSource, description: str | None = None) -> SilverFlow:
+    """``silver.<feed>``: one row per feed key, the latest delivery winning (a snapshot table
+    or an event log whose rows are never corrected need nothing more)."""
+    return SilverFlow(
+        TableSpec(
+            name=f"silver.{feed.name}",
+            schema={**feed.columns, **LINEAGE},
+            description=description or f"{feed.name}, deduplicated on {list(feed.key)}.",
+            primary_key=feed.key,
+        ),
+        feed,
+    )
+
+
+@dataclass(frozen=True)
+class SourceTables:
+    """A source system as the lakehouse sees it: its feeds and the silver tables they feed."""
+
+    name: str
+    feeds: Mapping[str, LandingSource]
+    flows: Mapping[str, SilverFlow]
+    """Silver table name → flow."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "feeds", MappingProxyType(dict(self.feeds)))
+        object.__setattr__(self, "flows", MappingProxyType(dict(self.flows)))
+        unknown = [f.feed.name for f in self.flows.values() if f.feed.name not in self.feeds]
+        if unknown:
+            raise ValueError(f"source {self.name}: silver flows read unknown feeds {unknown}")
+
+    @property
+    def bronze(self) -> dict[str, TableSpec]:
+        """Bronze table name → spec, one per feed."""
+        specs = (bronze_spec(feed) for feed in self.feeds.values())
+        return {spec.name: spec for spec in specs}
+
+    @property
+    def silver(self) -> dict[str, TableSpec]:
+        return {name: flow.silver for name, flow in self.flows.items()}
+
+    def tables(self) -> list[TableSpec]:
+        """Every table of the source: bronze then silver."""
+        return [*self.bronze.values(), *self.silver.values()]
+
+    @classmethod
+    def with_default_flows(cls, name: str, feeds: Mapping[str, LandingSource]) -> SourceTables:
+        """A source whose every feed has the default silver table."""
+        flows = (default_flow(feed) for feed in feeds.values())
+        return cls(name, feeds, {flow.silver.name: flow for flow in flows})

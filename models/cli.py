@@ -1,0 +1,172 @@
+"""The model layer's ``scorehouse`` sub-commands (the entry point is ``orchestration.cli``).
+
+scorehouse model list [--use-case NAME]               versions, aliases, test metrics, decisions
+scorehouse model rollback VERSION [--use-case NAME] [--reason TEXT]
+                                                      point 'champion' at VERSION (a decision)
+scorehouse replay RUN_ID                              recompute a scoring run; exact or not
+
+The caller passes a ``Context`` with the use cases, the lakehouse, the registry and the feature
+store, so this layer imports neither Dagster nor the Feast repo. MLflow is imported only when a
+model command runs, so the other commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from lakehouse.storage import Lakehouse
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from models.lifecycle.registry import ModelRegistry
+    from models.usecase import UseCase, UseCases
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the commands need, made by the entry point."""
+
+    use_cases: Callable[[], UseCases]
+    lakehouse: Callable[[], Lakehouse]
+    feature_store: Callable[[dict[str, int]], FeatureStore]
+
+    def registry(self, use_case: UseCase) -> ModelRegistry:
+        from models.lifecycle.registry import ModelRegistry
+
+        return ModelRegistry(use_case.model_name)
+
+    def use_case(self, name: str | None) -> UseCase:
+        """The named use case, or the only one."""
+        use_cases = self.use_cases()
+        if name is None:
+            if len(use_cases) != 1:
+                raise ValueError(f"name a use case with --use-case (one of {sorted(use_cases)})")
+            return next(iter(use_cases.values()))
+        return use_cases[name]
+
+
+def add_commands(sub: Any, context: Context) -> None:
+    """Add ``model`` (with ``list`` and ``rollback``) and ``replay`` to argparse sub-parsers."""
+    model = sub.add_parser("model", help="model versions: list, rollback")
+    commands = model.add_subparsers(required=True, metavar="ACTION")
+    listing = commands.add_parser("list", help="versions with aliases and key metrics")
+    listing.add_argument("--use-case", help="whose model (default: the only use case)")
+    listing.set_defaults(run=lambda args: run_list(context, args))
+    rollback = commands.add_parser("rollback", help="point the champion alias at VERSION")
+    rollback.add_argument("version", help="registered version number of the model")
+    rollback.add_argument("--use-case", help="whose model (default: the only use case)")
+    rollback.add_argument("--reason", default="", help="why (stored with the decision)")
+    rollback.set_defaults(run=lambda args: run_rollback(context, args))
+
+    replay = sub.add_parser("replay", help="recompute a scoring run and compare it exactly")
+    replay.add_argument("run_id", help="scoring run id, or a Dagster run id (all its days)")
+    replay.set_defaults(run=lambda args: run_replay(context, args))
+
+
+def versions_frame(registry: ModelRegistry) -> pl.DataFrame:
+    """One row per registered version, newest first."""
+    aliases = registry.aliases()
+    rows = []
+    for v in registry.versions():
+        tags = v.tags
+        rows.append(
+            {
+                "version": int(v.version),
+                "aliases": ",".join(aliases.get(str(v.version), [])),
+                "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).strftime(
+                    "%Y-%m-%d %H:%M"
+                ),
+                "test_roc_auc": _float(tags.get("test_roc_auc")),
+                "test_ece": _float(tags.get("test_ece")),
+                "validation_roc_auc": _float(tags.get("validation_roc_auc")),
+                "training_set_version": tags.get("training_set_version"),
+                "decision": tags.get("decision", ""),
+                "run_id": v.run_id,
+            }
+        )
+    schema = {
+        "version": pl.Int64,
+        "aliases": pl.String,
+        "created": pl.String,
+        "test_roc_auc": pl.Float64,
+        "test_ece": pl.Float64,
+        "validation_roc_auc": pl.Float64,
+        "training_set_version": pl.String,
+        "decision": pl.String,
+        "run_id": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def run_list(context: Context, args: argparse.Namespace) -> int:
+    from models.lifecycle.registry import RegistryError
+
+    use_case = context.use_case(args.use_case)
+    try:
+        frame = versions_frame(context.registry(use_case))
+    except RegistryError as exc:
+        return _fail(exc)
+    if frame.is_empty():
+        print(f"model {use_case.model_name}: no registered versions")
+        return 0
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200):
+        print(frame)
+    return 0
+
+
+def run_rollback(context: Context, args: argparse.Namespace) -> int:
+    from models.lifecycle.promotion import rollback
+    from models.lifecycle.registry import RegistryError
+
+    use_case = context.use_case(args.use_case)
+    try:
+        decision = rollback(
+            context.registry(use_case),
+            context.lakehouse(),
+            use_case,
+            args.version,
+            reason=args.reason,
+        )
+    except RegistryError as exc:
+        return _fail(exc)
+    print(f"champion is now v{decision.challenger_version} ({decision.reason})")
+    return 0
+
+
+def run_replay(context: Context, args: argparse.Namespace) -> int:
+    from models.scoring.replay import find_runs, replay_run
+
+    lake = context.lakehouse()
+    status, found = 0, 0
+    for use_case in context.use_cases().values():
+        registry = context.registry(use_case)
+        for record in find_runs(lake, use_case, args.run_id).iter_rows(named=True):
+            found += 1
+            report = replay_run(lake, use_case, context.feature_store, registry, record)
+            if report.matches:
+                print(f"{report.scoring_run_id}: exact match ({report.rows} predictions)")
+            else:
+                status = 1
+                print(f"{report.scoring_run_id}: {len(report.differences)} differences")
+                for line in report.differences:
+                    print(f"  - {line}")
+    if not found:
+        raise ValueError(f"no scoring run {args.run_id!r} in any use case's scoring runs")
+    return status
+
+
+def _fail(exc: Exception) -> int:
+    print(f"scorehouse: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None

@@ -1,0 +1,202 @@
+"""End to end on the tiny scored world: tables, report, performance by vintage, and an
+injected upstream fault diagnosed as a fault, an injected usage shift as population drift."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from dagster import build_sensor_context
+
+from lakehouse.config import scorehouse_home
+from models.lifecycle import promotion
+from models.lifecycle.policy import PromotionPolicy
+from models.lifecycle.registry import CHALLENGER, ModelRegistry
+from models.lifecycle.shadow import matured_shadow_rows
+from models.monitoring import inputs
+from models.monitoring.diagnosis import null_rate_checks, verdict
+from models.monitoring.drift import drift_table
+from models.monitoring.monitor import build_report, load_reference
+from models.monitoring.policy import (
+    PIPELINE_FAULT,
+    POPULATION_DRIFT,
+    SCORE,
+    DiagnosisThresholds,
+    MonitoringSettings,
+)
+from models.monitoring.tables import PERFORMANCE_SCHEMA
+from orchestration.monitoring.sensor import SensorCursor, retrain_sensor
+from orchestration.resources import LakehouseResource
+from tests.models.monitoring.conftest import VINTAGE, run_monitoring
+from tests.scored_world import ScoredWorld, train_and_register
+from tests.world import churn
+
+pytestmark = pytest.mark.usefixtures("world_home")
+CHURN = churn()
+FEATURES = CHURN.features.features
+MONITORING = CHURN.tables.monitoring
+USAGE = [c for c in FEATURES if c.startswith(("active_users", "sessions", "minutes", "events"))]
+SHADOW = {"ops": {"churn_predictions": {"config": {"model_alias": CHALLENGER}}}}
+
+
+def test_drift_and_diagnosis_tables(monitored_world: ScoredWorld) -> None:
+    lake, day = monitored_world.lake, monitored_world.days[-1]
+    drift = lake.read(MONITORING.feature_drift, where=pl.col("as_of_date") == day)
+    assert set(drift["feature"]) == {*FEATURES, SCORE}
+    assert drift["model_version"].unique().to_list() == [monitored_world.champion]
+    assert drift.filter(pl.col("kind") == "numeric")["ks_pvalue"].is_between(0, 1).all()
+    categorical = drift.filter(pl.col("kind") == "categorical")
+    assert sorted(categorical["feature"]) == ["acquisition_channel", "industry", "plan", "region"]
+    assert categorical["chi2_pvalue"].is_between(0, 1).all()
+    assert (drift.filter(pl.col("feature") != SCORE)["importance"] >= 0).all()
+    diagnosis = lake.read(MONITORING.diagnosis, where=pl.col("as_of_date") == day)
+    assert set(diagnosis["check"]) == {
+        "row_count",
+        "row_alignment",
+        "null_rate",
+        "schema",
+        "freshness",
+    }
+    assert diagnosis.filter(pl.col("status") == "fault").is_empty(), diagnosis
+
+
+def test_performance_by_vintage(monitored_world: ScoredWorld) -> None:
+    lake = monitored_world.lake
+    rows = lake.read(MONITORING.performance)
+    row = rows.filter(pl.col("as_of_date") == VINTAGE).row(0, named=True)
+    assert row["label_as_of_date"] == VINTAGE + timedelta(days=1)
+    assert row["model_alias"] == "champion" and row["model_version"] == monitored_world.champion
+    assert 0.8 <= row["label_coverage"] <= 1.0 and row["labelled"] > 30
+    tag = monitored_world.registry.version(monitored_world.champion).tags["test_roc_auc"]
+    assert row["training_roc_auc"] == pytest.approx(float(tag))
+    assert 0 <= row["ece"] <= 1
+
+
+def test_report_and_verdict(monitored_world: ScoredWorld) -> None:
+    day = monitored_world.days[-1]
+    folder = scorehouse_home() / "reports" / "monitoring" / "churn"
+    text = (folder / f"{day}.md").read_text()
+    for section in (
+        "## Verdict",
+        "## Feature drift",
+        "## Score drift",
+        "## Performance by vintage",
+        "## Pipeline diagnosis",
+        "## Action",
+        f"{day}-psi.png",
+    ):
+        assert section in text
+    assert (folder / f"{day}-psi.png").stat().st_size > 1000
+    assert (folder / f"{day}-score.png").stat().st_size > 1000
+    verdicts = monitored_world.lake.read(MONITORING.verdicts)
+    row = verdicts.filter(pl.col("as_of_date") == day).row(-1, named=True)
+    assert row["verdict"] in ("healthy", POPULATION_DRIFT)
+    assert row["report_path"].endswith(f"{day}.md")
+
+
+def test_retrain_sensor_launches_on_the_recommendation(monitored_world: ScoredWorld) -> None:
+    context = build_sensor_context(
+        resources={"lakehouse": LakehouseResource(uri=str(monitored_world.lake.uri))}
+    )
+    result = retrain_sensor(CHURN, "churn_weekly_retrain")(context)
+    day = str(monitored_world.days[-1])
+    launched = [r.tags["scorehouse/as_of"] for r in result.run_requests]
+    assert launched == ([day] if _recommended(monitored_world, day) else [])
+    assert SensorCursor.parse(result.cursor).seen is not None
+
+
+def _recommended(world: ScoredWorld, day: str) -> bool:
+    verdicts = world.lake.read(MONITORING.verdicts)
+    return verdicts.filter(pl.col("as_of_date").cast(pl.String) == day)["retrain_recommended"][0]
+
+
+def test_injected_null_fault_is_a_pipeline_fault(monitored_world: ScoredWorld) -> None:
+    """40 % of one usage feature nulled upstream, re-scored: fault, evidence, no retrain."""
+    world, day = monitored_world, monitored_world.days[0]
+    lake = world.lake
+    table = "features.customer_activity"
+    frame = lake.read(table, where=pl.col("feature_date") == day).with_row_index()
+    broken = frame.with_columns(
+        pl.when(pl.col("index") % 5 < 2)
+        .then(None)
+        .otherwise(pl.col("minutes_30d_sum"))
+        .alias("minutes_30d_sum")
+    ).drop("index")
+    lake.replace(table, broken, partition={"feature_date": day})
+    world.score(day)  # the new run pins the broken version
+    assert run_monitoring(world, day).success
+    mlake = lake
+    faults = mlake.read(
+        MONITORING.diagnosis, where=(pl.col("as_of_date") == day) & (pl.col("status") == "fault")
+    )
+    assert faults.select("check", "subject").rows() == [("null_rate", "minutes_30d_sum")]
+    row = mlake.read(MONITORING.verdicts, where=pl.col("as_of_date") == day).row(-1, named=True)
+    assert row["verdict"] == PIPELINE_FAULT and not row["retrain_recommended"]
+    assert any("minutes_30d_sum" in line for line in row["evidence"])
+
+
+def test_usage_shift_is_population_drift(monitored_world: ScoredWorld) -> None:
+    """A usage_shift-like change (every usage metric × 3) with healthy pipeline signals."""
+    lake, day = monitored_world.lake, monitored_world.days[-1]
+    run = inputs.scored_runs(lake, CHURN, [day]).row(0, named=True)
+    settings = MonitoringSettings()
+    registry = ModelRegistry(CHURN.model_name)
+    reference = load_reference(lake, registry, CHURN, run, settings.reference_sample_rows)
+    current = inputs.day_features(lake, CHURN, day, inputs.pinned_versions(run))
+    shifted = current.with_columns(pl.col(c) * 3 for c in USAGE)
+    drift = drift_table(reference.features, shifted, FEATURES).with_columns(
+        importance=pl.col("feature").replace_strict(
+            inputs.shap_importance(lake, CHURN, run), default=0.0, return_dtype=pl.Float64
+        ),
+        model_version=pl.lit(run["model_version"]),
+        training_set_version=pl.lit(run["training_set_version"]),
+    )
+    alerts = set(drift.filter(pl.col("status") == "alert")["feature"])
+    assert {"minutes_7d_sum", "minutes_30d_sum", "sessions_30d_sum"} <= alerts
+    diagnosis = pl.DataFrame(null_rate_checks(drift, DiagnosisThresholds()))
+    found, evidence = verdict(diagnosis, drift)
+    assert found == POPULATION_DRIFT and any("minutes_30d_sum" in e for e in evidence)
+    no_labels = pl.DataFrame(schema={**PERFORMANCE_SCHEMA, "training_roc_auc": pl.Float64})
+    report = build_report(day, drift, diagnosis, no_labels, settings, "churn")
+    assert report.assessment.retrain == any(
+        f in alerts
+        for f in drift.filter(pl.col("importance") > 0)
+        .sort("importance", descending=True)["feature"]
+        .head(10)
+    )
+
+
+def test_promotion_on_matured_shadow_labels(monitored_world: ScoredWorld) -> None:
+    """A challenger shadow-scored on a matured vintage is judged against the champion on the
+    same customers' outcomes; with too few matured rows a strict policy keeps the champion."""
+    world = monitored_world
+    challenger = train_and_register(world.lake, world.registry, CHURN, seed=5)  # 'challenger'
+    world.score(VINTAGE, run_config=SHADOW)
+    rows = matured_shadow_rows(world.lake, CHURN, world.champion, challenger)
+    predictions = CHURN.tables.scoring.predictions
+    vintage_customers = world.lake.read(predictions, where=pl.col("as_of_date") == VINTAGE)[
+        "customer_id"
+    ].n_unique()
+    assert 0 < rows.height <= vintage_customers
+    assert set(rows["as_of_date"]) == {VINTAGE}
+    labels = world.lake.read(
+        CHURN.tables.labels, where=pl.col("as_of_date") == VINTAGE + timedelta(days=1)
+    )
+    expected = rows.join(labels, on="customer_id", suffix="_label")
+    assert (expected["churned_30d"] == expected["churned_30d_label"]).all()
+
+    strict = PromotionPolicy(evidence="shadow", min_shadow_rows=rows.height + 1)
+    comparison = promotion.compare(world.registry, world.lake, CHURN, strict)
+    assert comparison.evidence == "matured shadow-scoring"
+    assert comparison.rows.height == rows.height
+    kept = promotion.promote_challenger(world.registry, world.lake, CHURN, strict)
+    assert kept.decision == "reject" and f"only {rows.height} matured" in kept.reason
+    assert str(world.registry.alias("champion").version) == world.champion
+    assert rows["churned_30d"].n_unique() == 2  # the vintage has churners: metrics exist
+    lenient = PromotionPolicy(evidence="shadow", min_shadow_rows=1)
+    decision = promotion.promote_challenger(world.registry, world.lake, CHURN, lenient)
+    assert f"same {rows.height} matured shadow-scoring rows" in decision.reason
+    strictest = PromotionPolicy(min_shadow_rows=10**6)
+    fallback = promotion.compare(world.registry, world.lake, CHURN, strictest)
+    assert fallback.evidence == "out-of-time"

@@ -1,0 +1,162 @@
+"""Batch scoring: population, exact SHAP, reasons, audit columns, re-runs, online serving."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import xgboost as xgb
+
+from models.scoring.runs import current_predictions
+from tests.scored_world import ScoredWorld
+from tests.world import churn
+
+CHURN = churn()
+TABLES = CHURN.tables.scoring
+PREDICTIONS, EXPLANATIONS, RUNS = TABLES.predictions, TABLES.explanations, TABLES.scoring_runs
+
+
+def _day_rows(world: ScoredWorld, table: str, index: int = 0) -> pl.DataFrame:
+    return world.lake.read(table, where=pl.col("as_of_date") == world.days[index])
+
+
+def test_every_active_customer_is_scored_once(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    for index, day in enumerate(world.days):
+        active = world.lake.read(
+            CHURN.features.population_table, where=pl.col("feature_date") == day
+        )
+        scored = _day_rows(world, PREDICTIONS, index)
+        assert sorted(scored["customer_id"].to_list()) == sorted(active["customer_id"].to_list())
+        assert scored["prediction_id"].is_unique().all()
+
+
+def test_audit_columns_trace_model_data_and_run(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    rows = _day_rows(world, PREDICTIONS)
+    run = world.lake.read(RUNS, where=pl.col("as_of_date") == world.days[0]).row(0, named=True)
+    assert set(rows["model_version"]) == {world.champion}
+    assert set(rows["model_alias"]) == {"champion"}
+    assert set(rows["scoring_run_id"]) == {run["scoring_run_id"]}
+    assert set(rows["dagster_run_id"]) == {run["dagster_run_id"]}
+    versions = json.loads(rows["source_versions"][0])
+    for name, version in versions.items():
+        assert world.lake.version(name) >= version
+    booster = world.registry.load_booster(world.champion)
+    import hashlib
+
+    assert set(rows["model_sha256"]) == {
+        hashlib.sha256(bytes(booster.save_raw("json"))).hexdigest()
+    }
+    assert rows["risk_band"].is_in(["low", "medium", "high"]).all()
+
+
+def test_shap_is_exact_and_additive(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    predictions = _day_rows(world, PREDICTIONS).sort("prediction_id")
+    explanations = _day_rows(world, EXPLANATIONS).sort("prediction_id")
+    booster = world.registry.load_booster(world.champion)
+    names = CHURN.encoding.names
+    shap = explanations.select([f"shap__{n}" for n in names]).to_numpy()
+    margin = np.log(predictions["score"] / (1 - predictions["score"])).to_numpy()
+    total = shap.sum(axis=1) + explanations["base_value"].to_numpy()
+    assert np.abs(total - margin).max() < 1e-5
+    # Against xgboost's own pred_contribs on the stored feature rows.
+    from feature_repo.config import feature_store
+
+    store = feature_store(world.lake.uri, pins=json.loads(predictions["source_versions"][0]))
+    entities = predictions.select("customer_id", "event_timestamp").to_pandas()
+    rows = pl.from_arrow(
+        store.get_historical_features(
+            entity_df=entities, features=store.get_feature_service("churn_v1")
+        ).to_arrow()
+    )
+    contribs = booster.predict(
+        xgb.DMatrix(CHURN.encoding.matrix(rows), feature_names=names), pred_contribs=True
+    )
+    assert np.abs(contribs[:, :-1] - shap).max() < 1e-5
+    assert np.abs(contribs[:, -1] - explanations["base_value"].to_numpy()).max() < 1e-5
+
+
+def test_reason_codes_are_the_top_positive_contributions(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    predictions = _day_rows(world, PREDICTIONS).sort("prediction_id")
+    explanations = _day_rows(world, EXPLANATIONS).sort("prediction_id")
+    catalogue = CHURN.reasons
+    names = CHURN.encoding.names
+    for prediction, explanation in zip(
+        predictions.head(30).iter_rows(named=True),
+        explanations.head(30).iter_rows(named=True),
+        strict=True,
+    ):
+        ranked = sorted(
+            ((explanation[f"shap__{n}"], n) for n in names if explanation[f"shap__{n}"] > 0),
+            key=lambda item: (-item[0], item[1]),
+        )[:3]
+        assert prediction["reason_features"] == [n for _, n in ranked]
+        assert prediction["reason_codes"] == [catalogue[n].code for _, n in ranked]
+        assert prediction["reason_contributions"] == [v for v, _ in ranked]
+
+
+def test_rerun_supersedes_without_erasing(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    day = world.days[0]
+    before = _day_rows(world, PREDICTIONS)
+    world.score(day)
+    after = _day_rows(world, PREDICTIONS)
+    assert after.height == 2 * before.height
+    runs = world.lake.read(RUNS, where=pl.col("as_of_date") == day).sort("finished_at")
+    assert runs.height == 2
+    current = current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
+    assert current.height == before.height
+    assert set(current["scoring_run_id"]) == {runs["scoring_run_id"][-1]}
+    assert current.sort("customer_id")["score"].equals(before.sort("customer_id")["score"])
+
+
+def test_latest_score_and_reasons_are_served_online(scored_world: ScoredWorld) -> None:
+    from feature_repo.config import feature_store
+
+    world = scored_world
+    latest = _day_rows(world, PREDICTIONS, 1).sort("customer_id").head(5)
+    online = (
+        feature_store(world.lake.uri)
+        .get_online_features(
+            features=[
+                "churn_prediction:score",
+                "churn_prediction:risk_band",
+                "churn_prediction:reason_codes",
+                "churn_prediction:model_version",
+            ],
+            entity_rows=[{"customer_id": c} for c in latest["customer_id"]],
+        )
+        .to_dict()
+    )
+    assert online["score"] == latest["score"].to_list()
+    assert online["risk_band"] == latest["risk_band"].to_list()
+    assert online["reason_codes"] == latest["reason_codes"].to_list()
+    assert online["model_version"] == latest["model_version"].to_list()
+
+
+def test_shadow_scoring_is_stored_apart_and_never_served(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    day = world.days[1]
+    served_before = world.lake.version(PREDICTIONS)
+    current_before = (
+        current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
+    )
+    config = {"ops": {"churn_predictions": {"config": {"model_alias": "challenger"}}}}
+    world.score(day, run_config=config)
+    shadow = world.lake.read(TABLES.shadow_predictions, where=pl.col("as_of_date") == day)
+    assert shadow.height == current_before.height
+    assert set(shadow["model_alias"]) == {"challenger"}
+    assert world.lake.version(PREDICTIONS) == served_before
+    current_after = (
+        current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
+    )
+    assert (
+        current_after["scoring_run_id"].unique().to_list()
+        == current_before["scoring_run_id"].unique().to_list()
+    )
+    runs = world.lake.read(RUNS, where=pl.col("as_of_date") == day)
+    assert sorted(set(runs["model_alias"])) == ["challenger", "champion"]
