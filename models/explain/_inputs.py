@@ -2,7 +2,8 @@
 
 Blocks are produced on demand so that a caller explaining many rows holds only one converted
 block at a time; values are rounded to float32 exactly as xgboost's DMatrix does, and missing
-values (NaN, pandas NA, arrow nulls) become NaN.
+values (NaN, pandas NA, arrow nulls) become NaN. :func:`mark_missing` then applies
+xgboost's ``missing`` rule to a converted block.
 """
 
 from __future__ import annotations
@@ -153,3 +154,15 @@ def _preview(items: list[Any], limit: int = 5) -> str:
     shown = ", ".join(repr(i) for i in items[:limit])
     more = f", ... ({len(items)} in all)" if len(items) > limit else ""
     return f"[{shown}{more}]"
+
+
+def mark_missing(block: np.ndarray, missing: np.float32) -> np.ndarray:
+    """``block`` with the values equal to ``missing`` (compared in float32) set to NaN.
+
+    NaN is always missing, as in xgboost. Returns ``block`` itself when nothing changes, else a new
+    array: the caller's input is never written to.
+    """
+    if np.isnan(missing):
+        return block
+    hit = block == missing
+    return np.where(hit, np.float32(np.nan), block) if hit.any() else block
