@@ -13,7 +13,7 @@ import numpy as np
 import xgboost as xgb
 
 from models.explain import _kernels as K
-from models.explain._inputs import RowSource, as_row_source, mark_missing
+from models.explain._inputs import RowSource, as_row_source, mark_missing, refuse_infinite
 from models.explain._plan import PlanError, ShapPlan, build_tables, make_plan
 from models.explain._prediction import IterationRange, iteration_range_of, missing_of
 from models.explain._xgb_model import ModelSource, ParsedModel, booster_from_json, load_model
@@ -43,6 +43,8 @@ class TreeShapExplainer:
       as ``XGBModel.predict`` does. One iteration is ``num_parallel_tree`` trees.
     - ``missing``: values equal to it (in float32), and NaN, are missing. Defaults to the
       estimator's ``missing``, else NaN (a DMatrix's default).
+    - ±inf (and values too large for float32) are refused with :class:`ShapInputError` naming
+      the column, as a DMatrix refuses them, unless ``missing`` is ±inf.
 
     If the tables would exceed ``max_table_bytes`` (very deep trees: a leaf with ``k`` distinct
     path features needs ``2**k * k`` entries), the explainer logs why and delegates to xgboost's
@@ -171,12 +173,19 @@ class TreeShapExplainer:
         self, source: RowSource, start: int, stop: int, out: np.ndarray, threads: int | None
     ) -> None:
         plan = self._plan
-        if plan is None:  # the DMatrix applies ``missing``
-            out[:] = self._predict_contribs(source.rows(start, stop), threads)
+        names = self.feature_names
+        with np.errstate(over="ignore"):  # too large for float32: inf, refused below as xgboost
+            block = source.rows(start, stop) if plan is None else source.feature_major(start, stop)
+        axis = 1 if plan is None else 0
+        refuse_infinite(
+            block, self._missing32, feature_axis=axis, first_row=start, feature_names=names
+        )
+        if plan is None:
+            out[:] = self._predict_contribs(block, threads)  # the DMatrix applies ``missing``
             return
         assert plan.tables is not None  # built in the constructor
         K.shap_block(
-            mark_missing(source.feature_major(start, stop), self._missing32),
+            mark_missing(block, self._missing32),
             out,
             plan.bias,
             plan.tree_up_ptr,
