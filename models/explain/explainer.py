@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from models.explain._inputs import RowSource, as_row_source, mark_missing, refus
 from models.explain._plan import PlanError, ShapPlan, build_tables, make_plan
 from models.explain._prediction import IterationRange, iteration_range_of, missing_of
 from models.explain._xgb_model import ModelSource, ParsedModel, booster_from_json, load_model
+from models.explain.errors import TreeShapFallbackWarning
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +49,9 @@ class TreeShapExplainer:
       the column, as a DMatrix refuses them, unless ``missing`` is ±inf.
 
     If the tables would exceed ``max_table_bytes`` (very deep trees: a leaf with ``k`` distinct
-    path features needs ``2**k * k`` entries), the explainer logs why and delegates to xgboost's
-    ``pred_contribs`` (same iteration range and ``missing``); ``backend`` then reads
-    ``"pred_contribs"``.
+    path features needs ``2**k * k`` entries), the explainer delegates to xgboost's
+    ``pred_contribs`` (same iteration range and ``missing``): it emits a
+    :class:`TreeShapFallbackWarning`, logs why, and ``backend`` reads ``"pred_contribs"``.
 
     Threads: the kernels run on numba's thread pool. ``n_threads`` (here or per call) sets
     ``numba.set_num_threads`` only for the duration of the call and restores it afterwards; the
@@ -131,6 +133,12 @@ class TreeShapExplainer:
         except PlanError as exc:
             self.fallback_reason = str(exc)
             logger.warning("TreeSHAP tables not built, using xgboost pred_contribs: %s", exc)
+            warnings.warn(
+                f"TreeSHAP tables not built ({exc}): explaining with xgboost's pred_contribs, "
+                "typically two orders of magnitude slower (see fallback_reason)",
+                TreeShapFallbackWarning,
+                stacklevel=2,
+            )
             self._booster = self._fallback_booster(parsed)
             empty_row = np.full((1, self.n_features), np.nan, dtype=np.float32)
             self.expected_value = float(self._predict_contribs(empty_row, n_threads)[0, -1])
