@@ -4,7 +4,12 @@
 >>> values = explainer.shap_values(X)   # (rows, n_features + 1), bias last, margin space
 """
 
-from models.explain.errors import ShapInputError, UnsupportedModelError
+from models.explain.errors import ShapInputError, TreeShapFallbackWarning, UnsupportedModelError
 from models.explain.explainer import TreeShapExplainer
 
-__all__ = ["ShapInputError", "TreeShapExplainer", "UnsupportedModelError"]
+__all__ = [
+    "ShapInputError",
+    "TreeShapExplainer",
+    "TreeShapFallbackWarning",
+    "UnsupportedModelError",
+]

@@ -2,7 +2,8 @@
 
 Blocks are produced on demand so that a caller explaining many rows holds only one converted
 block at a time; values are rounded to float32 exactly as xgboost's DMatrix does, and missing
-values (NaN, pandas NA, arrow nulls) become NaN.
+values (NaN, pandas NA, arrow nulls) become NaN. :func:`mark_missing` and
+:func:`refuse_infinite` then apply xgboost's ``missing`` rules to a converted block.
 """
 
 from __future__ import annotations
@@ -153,3 +154,53 @@ def _preview(items: list[Any], limit: int = 5) -> str:
     shown = ", ".join(repr(i) for i in items[:limit])
     more = f", ... ({len(items)} in all)" if len(items) > limit else ""
     return f"[{shown}{more}]"
+
+
+def mark_missing(block: np.ndarray, missing: np.float32) -> np.ndarray:
+    """``block`` with the values equal to ``missing`` (compared in float32) set to NaN.
+
+    NaN is always missing, as in xgboost. Returns ``block`` itself when nothing changes, else a new
+    array: the caller's input is never written to.
+    """
+    if np.isnan(missing):
+        return block
+    hit = block == missing
+    return np.where(hit, np.float32(np.nan), block) if hit.any() else block
+
+
+def refuse_infinite(
+    block: np.ndarray,
+    missing: np.float32,
+    *,
+    feature_axis: int,
+    first_row: int,
+    feature_names: Sequence[str] | None,
+) -> None:
+    """Raise :class:`ShapInputError` naming the column if the float32 ``block`` holds ±inf.
+
+    xgboost's DMatrix (and so its ``pred_contribs``) refuses ±inf, and values too large for
+    float32, unless ``missing`` is ±inf; then the infinity equal to ``missing`` is missing and the
+    other one an ordinary extreme value, which the kernels compare as xgboost does.
+    """
+    if np.isinf(missing):
+        return
+    infinite = np.isinf(block)
+    if not infinite.any():
+        return
+    per_feature = infinite.sum(axis=1 - feature_axis)
+    columns = [int(j) for j in np.flatnonzero(per_feature)]
+    first = columns[0]
+    line = infinite[first] if feature_axis == 0 else infinite[:, first]
+    row = first_row + int(np.argmax(line))
+
+    def label(j: int) -> str:
+        return repr(feature_names[j]) if feature_names else str(j)
+
+    others = [label(j) for j in columns[1:6]] + (["..."] if len(columns) > 6 else [])
+    also = f" (also in columns {', '.join(others)})" if others else ""
+    raise ShapInputError(
+        f"column {label(first)} holds an infinite value (or one too large for float32) in row "
+        f"{row}{also}; xgboost's DMatrix and pred_contribs refuse these unless `missing` is inf: "
+        "pass missing values as NaN, clip to finite values, or set missing=np.inf if inf means "
+        "missing"
+    )

@@ -6,11 +6,12 @@ here with :class:`UnsupportedModelError`, before any table is built.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,22 @@ class ParsedModel:
     base_margin: float
     objective: str
     json_text: bytes  # the model as JSON, to rebuild a Booster for the pred_contribs fallback
+    # trees of boosting iteration i are trees[iteration_indptr[i]:iteration_indptr[i + 1]]: one
+    # iteration adds num_parallel_tree trees (a forest), as xgboost's iteration_range counts them
+    iteration_indptr: tuple[int, ...]
+
+    @property
+    def num_boosted_rounds(self) -> int:
+        """Boosting iterations in the model, as ``Booster.num_boosted_rounds()``."""
+        return len(self.iteration_indptr) - 1
+
+    def iterations(self, begin: int, end: int) -> ParsedModel:
+        """The model restricted to the trees of iterations ``begin <= i < end``."""
+        if not 0 <= begin <= end <= self.num_boosted_rounds:
+            raise ValueError(f"iterations [{begin}, {end}) outside [0, {self.num_boosted_rounds}]")
+        first, last = self.iteration_indptr[begin], self.iteration_indptr[end]
+        indptr = tuple(i - first for i in self.iteration_indptr[begin : end + 1])
+        return replace(self, trees=self.trees[first:last], iteration_indptr=indptr)
 
 
 def load_model(model: ModelSource) -> ParsedModel:
@@ -100,6 +117,7 @@ def load_model(model: ModelSource) -> ParsedModel:
         )
     base_margin = _base_margin(objective, params["base_score"])
     trees = [_tree_arrays(tree) for tree in booster_doc["model"]["trees"]]
+    indptr = _iteration_indptr(booster_doc["model"], len(trees))
     names = learner.get("feature_names") or None
     return ParsedModel(
         trees=trees,
@@ -108,6 +126,7 @@ def load_model(model: ModelSource) -> ParsedModel:
         base_margin=base_margin,
         objective=objective,
         json_text=raw,
+        iteration_indptr=indptr,
     )
 
 
@@ -167,6 +186,29 @@ def _base_margin(objective: str, stored: str) -> float:
     raise UnsupportedModelError(
         f"objective {objective!r} is not supported (its base-margin transform is unknown here)"
     )
+
+
+def _iteration_indptr(model_doc: Mapping[str, Any], n_trees: int) -> tuple[int, ...]:
+    """Tree offsets of the boosting iterations (``iteration_indptr``, xgboost >= 2)."""
+    indptr = model_doc.get("iteration_indptr")
+    if indptr is None:  # older models: every iteration adds num_parallel_tree trees
+        per_iteration = int(model_doc.get("gbtree_model_param", {}).get("num_parallel_tree", 1))
+        if per_iteration < 1 or n_trees % per_iteration:
+            raise UnsupportedModelError(
+                f"{n_trees} trees do not split into iterations of num_parallel_tree={per_iteration}"
+            )
+        indptr = range(0, n_trees + 1, per_iteration)
+    offsets = tuple(int(i) for i in indptr)
+    if (
+        not offsets
+        or offsets[0] != 0
+        or offsets[-1] != n_trees
+        or any(b < a for a, b in itertools.pairwise(offsets))
+    ):
+        raise UnsupportedModelError(
+            f"iteration_indptr {list(offsets)[:8]}... does not index the model's {n_trees} trees"
+        )
+    return offsets
 
 
 def _tree_arrays(tree: dict[str, Any]) -> TreeArrays:

@@ -1,4 +1,4 @@
-"""Exceptions raised by :mod:`models.explain`."""
+"""Exceptions and warnings raised by :mod:`models.explain`."""
 
 from __future__ import annotations
 
@@ -8,4 +8,11 @@ class UnsupportedModelError(ValueError):
 
 
 class ShapInputError(ValueError):
-    """The rows to explain do not fit the model (shape, feature names or dtypes)."""
+    """The rows to explain do not fit the model (shape, feature names, dtypes or ±inf values)."""
+
+
+class TreeShapFallbackWarning(UserWarning):
+    """The tables were not built: values come from xgboost's ``pred_contribs``, far slower.
+
+    Emitted once, by the constructor; ``TreeShapExplainer.fallback_reason`` says why.
+    """

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -13,9 +14,11 @@ import numpy as np
 import xgboost as xgb
 
 from models.explain import _kernels as K
-from models.explain._inputs import RowSource, as_row_source
+from models.explain._inputs import RowSource, as_row_source, mark_missing, refuse_infinite
 from models.explain._plan import PlanError, ShapPlan, build_tables, make_plan
+from models.explain._prediction import IterationRange, iteration_range_of, missing_of
 from models.explain._xgb_model import ModelSource, ParsedModel, booster_from_json, load_model
+from models.explain.errors import TreeShapFallbackWarning
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +33,25 @@ class TreeShapExplainer:
     Built once per model: per-leaf Shapley tables are precomputed for every mask of satisfied
     path conditions, so explaining a row costs one table lookup per folded subtree instead of
     xgboost's quadratic-in-depth recursion. Values are in margin space (log-odds for
-    ``binary:logistic``) and match ``booster.predict(DMatrix(X), pred_contribs=True)`` within
-    a few 1e-6 (xgboost rounds in float32); each row sums to
-    ``predict(..., output_margin=True)``. All trees are used, as in ``Booster.predict`` with its
-    default ``iteration_range``.
+    ``binary:logistic``) and match ``pred_contribs=True`` within a few 1e-6 (xgboost rounds in
+    float32); each row sums to the margin the model predicts (``output_margin=True``).
+
+    The explained trees and missing values are those of the model's own prediction:
+
+    - ``iteration_range`` means what it means to the model's ``predict``. For a Booster (or
+      model JSON or file) the default is every iteration, as ``Booster.predict`` does even when
+      the Booster has a ``best_iteration`` attribute; an xgboost sklearn estimator trained with
+      early stopping uses ``(0, best_iteration + 1)`` when the range is not given or ends at 0,
+      as ``XGBModel.predict`` does. One iteration is ``num_parallel_tree`` trees.
+    - ``missing``: values equal to it (in float32), and NaN, are missing. Defaults to the
+      estimator's ``missing``, else NaN (a DMatrix's default).
+    - ±inf (and values too large for float32) are refused with :class:`ShapInputError` naming
+      the column, as a DMatrix refuses them, unless ``missing`` is ±inf.
 
     If the tables would exceed ``max_table_bytes`` (very deep trees: a leaf with ``k`` distinct
-    path features needs ``2**k * k`` entries), the explainer logs why and delegates to xgboost's
-    ``pred_contribs``; ``backend`` then reads ``"pred_contribs"``.
+    path features needs ``2**k * k`` entries), the explainer delegates to xgboost's
+    ``pred_contribs`` (same iteration range and ``missing``): it emits a
+    :class:`TreeShapFallbackWarning`, logs why, and ``backend`` reads ``"pred_contribs"``.
 
     Threads: the kernels run on numba's thread pool. ``n_threads`` (here or per call) sets
     ``numba.set_num_threads`` only for the duration of the call and restores it afterwards; the
@@ -49,8 +63,13 @@ class TreeShapExplainer:
     categorical splits and objectives whose base-margin transform is unknown.
 
     Attributes:
-        expected_value: the bias in margin space: base margin plus every tree's cover-weighted
-            mean leaf value (the last column of every row).
+        expected_value: the bias in margin space: base margin plus every explained tree's
+            cover-weighted mean leaf value (the last column of every row).
+        iteration_range: the iterations ``(begin, end)`` explained, ``end`` resolved (never 0
+            unless the model has no iterations): pass it to ``predict(iteration_range=...)`` to
+            get the margin the values add up to.
+        num_boosted_rounds: the iterations in the model (all of them, explained or not).
+        missing: the value treated as missing besides NaN (NaN when there is none).
         n_features, feature_names: the model's input width and names (``None`` if unnamed).
         backend: ``"tables"`` or ``"pred_contribs"`` (with ``fallback_reason`` saying why).
         table_bytes: memory held by the tables.
@@ -63,6 +82,8 @@ class TreeShapExplainer:
         self,
         model: ModelSource,
         *,
+        iteration_range: Sequence[int] | None = None,
+        missing: float | None = None,
         max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
         n_threads: int | None = None,
         fold_height: int = 2,
@@ -70,6 +91,9 @@ class TreeShapExplainer:
     ) -> None:
         """Parse ``model`` and build its tables (or choose the fallback).
 
+        ``iteration_range`` and ``missing``: as the model's prediction uses them (see the class
+        docstring); ``None`` means the model's default. ``ValueError`` for a range xgboost
+        refuses (past the last iteration, ``begin > end``) or a negative one.
         ``fold_height`` is the height of the subtrees folded into one table (0 = one table per
         leaf); lower heights are tried before falling back when the tables exceed the budget.
         ``block_rows`` bounds how many input rows are converted to float32 at once.
@@ -79,6 +103,14 @@ class TreeShapExplainer:
         _check_threads(n_threads)
         start = time.perf_counter()
         parsed = load_model(model)
+        self.num_boosted_rounds: int = parsed.num_boosted_rounds
+        self.iteration_range: IterationRange = iteration_range_of(
+            model, iteration_range, parsed.num_boosted_rounds
+        )
+        self.missing: float = missing_of(model, missing)
+        with np.errstate(over="ignore"):  # xgboost rounds missing to float32 too
+            self._missing32 = np.float32(self.missing)
+        parsed = parsed.iterations(*self.iteration_range)
         self.n_features: int = parsed.n_features
         self.feature_names: tuple[str, ...] | None = parsed.feature_names
         self.objective: str = parsed.objective
@@ -88,7 +120,7 @@ class TreeShapExplainer:
         self.compile_seconds: float = 0.0
         self.fallback_reason: str | None = None
         self._plan: ShapPlan | None = None
-        self._booster: xgb.Booster | None = None
+        self._booster: tuple[xgb.Booster, IterationRange] | None = None
         try:
             plan = self._choose_plan(parsed, fold_height)
             compile_start = time.perf_counter()
@@ -101,7 +133,13 @@ class TreeShapExplainer:
         except PlanError as exc:
             self.fallback_reason = str(exc)
             logger.warning("TreeSHAP tables not built, using xgboost pred_contribs: %s", exc)
-            self._booster = booster_from_json(parsed.json_text)
+            warnings.warn(
+                f"TreeSHAP tables not built ({exc}): explaining with xgboost's pred_contribs, "
+                "typically two orders of magnitude slower (see fallback_reason)",
+                TreeShapFallbackWarning,
+                stacklevel=2,
+            )
+            self._booster = self._fallback_booster(parsed)
             empty_row = np.full((1, self.n_features), np.nan, dtype=np.float32)
             self.expected_value = float(self._predict_contribs(empty_row, n_threads)[0, -1])
         self.build_seconds: float = time.perf_counter() - start - self.compile_seconds
@@ -143,11 +181,19 @@ class TreeShapExplainer:
         self, source: RowSource, start: int, stop: int, out: np.ndarray, threads: int | None
     ) -> None:
         plan = self._plan
+        names = self.feature_names
+        with np.errstate(over="ignore"):  # too large for float32: inf, refused below as xgboost
+            block = source.rows(start, stop) if plan is None else source.feature_major(start, stop)
+        axis = 1 if plan is None else 0
+        refuse_infinite(
+            block, self._missing32, feature_axis=axis, first_row=start, feature_names=names
+        )
         if plan is None:
-            out[:] = self._predict_contribs(source.rows(start, stop), threads)
+            out[:] = self._predict_contribs(block, threads)  # the DMatrix applies ``missing``
             return
+        assert plan.tables is not None  # built in the constructor
         K.shap_block(
-            source.feature_major(start, stop),
+            mark_missing(block, self._missing32),
             out,
             plan.bias,
             plan.tree_up_ptr,
@@ -178,17 +224,30 @@ class TreeShapExplainer:
             f"tables need {smallest:,} bytes, more than max_table_bytes={self.max_table_bytes:,}"
         )
 
+    def _fallback_booster(self, parsed: ParsedModel) -> tuple[xgb.Booster, IterationRange]:
+        """The Booster and iteration range for pred_contribs, which takes ranges from 0 only."""
+        booster = booster_from_json(parsed.json_text)
+        begin, end = self.iteration_range
+        if begin == 0:
+            return booster, (0, end)
+        # a window of iterations: slice the model, as xgboost's own error message suggests (never
+        # empty here: no trees need no tables, so an empty range never falls back)
+        return booster[begin:end], (0, end - begin)
+
     def _predict_contribs(self, rows: np.ndarray, threads: int | None) -> np.ndarray:
         assert self._booster is not None
-        self._booster.set_param({"nthread": threads or 0})
+        booster, iteration_range = self._booster
+        booster.set_param({"nthread": threads or 0})
         names = list(self.feature_names) if self.feature_names else None
-        matrix = xgb.DMatrix(rows, feature_names=names, missing=np.nan)
-        return self._booster.predict(matrix, pred_contribs=True).astype(np.float64)
+        matrix = xgb.DMatrix(rows, feature_names=names, missing=self.missing)
+        contribs = booster.predict(matrix, pred_contribs=True, iteration_range=iteration_range)
+        return contribs.astype(np.float64)
 
     def __repr__(self) -> str:
         return (
             f"TreeShapExplainer(backend={self.backend!r}, n_features={self.n_features}, "
-            f"objective={self.objective!r}, table_bytes={self.table_bytes:,})"
+            f"objective={self.objective!r}, iteration_range={self.iteration_range}, "
+            f"missing={self.missing}, table_bytes={self.table_bytes:,})"
         )
 
 
@@ -200,7 +259,8 @@ def _numba_threads(n_threads: int | None) -> Iterator[None]:
         yield
         return
     previous = numba.get_num_threads()
-    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    pool_size = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # set at import
+    numba.set_num_threads(min(n_threads, pool_size))
     try:
         yield
     finally:

@@ -24,7 +24,7 @@ import pytest
 import shap
 import xgboost as xgb
 
-from models.explain import TreeShapExplainer
+from models.explain import TreeShapExplainer, TreeShapFallbackWarning
 
 ATOL = 1e-5
 
@@ -324,7 +324,10 @@ def test_over_budget_falls_back_to_pred_contribs(
     nan_model: tuple[xgb.Booster, np.ndarray], caplog: pytest.LogCaptureFixture
 ) -> None:
     booster, X = nan_model
-    with caplog.at_level(logging.WARNING, logger="models.explain.explainer"):
+    with (
+        caplog.at_level(logging.WARNING, logger="models.explain.explainer"),
+        pytest.warns(TreeShapFallbackWarning, match="max_table_bytes=4,096"),
+    ):
         explainer = TreeShapExplainer(booster, max_table_bytes=4096)
     assert explainer.backend == "pred_contribs"
     assert explainer.table_bytes == 0

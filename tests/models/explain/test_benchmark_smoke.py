@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_treeshap.py"
+BENCHMARK = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_treeshap.py"
 
 
 def _load_benchmark() -> ModuleType:
