@@ -236,6 +236,8 @@ class ModelRegistry:
         version_tags = {
             **tags,
             "run_id": run_id,
+            # The rounds prediction uses (the booster is cut at its best iteration already).
+            "iteration_range": f"0,{model.booster.num_boosted_rounds()}",
             "test_roc_auc": f"{model.metrics['test']['roc_auc']:.6f}",
             "test_ece": f"{model.metrics['test']['ece']:.6f}",
             "validation_roc_auc": f"{model.metrics['validation']['roc_auc']:.6f}",

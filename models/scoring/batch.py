@@ -50,11 +50,21 @@ class ScoringModel:
     booster: xgb.Booster
     feature_service: str
     training_set_version: int
+    iteration_range: tuple[int, int] = (0, 0)
+    """The boosting rounds the model predicts with (``(0, 0)``: all of them), as registered."""
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
         raw = bytes(self.booster.save_raw("json"))
         object.__setattr__(self, "sha256", hashlib.sha256(raw).hexdigest())
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores of encoded rows, with the registered iteration range."""
+        return self.booster.inplace_predict(matrix, iteration_range=self.iteration_range)
+
+    def explainer(self) -> TreeShapExplainer:
+        """Exact TreeSHAP of exactly the trees ``predict`` uses."""
+        return TreeShapExplainer(self.booster, iteration_range=self.iteration_range)
 
     @property
     def served(self) -> bool:
@@ -160,7 +170,7 @@ def score_chunks(
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> Iterator[ScoredChunk]:
     """Predictions, explanations and model inputs per chunk of ``entities``, in entity order."""
-    explainer = explainer or TreeShapExplainer(model.booster)
+    explainer = explainer or model.explainer()
     service = store.get_feature_service(model.feature_service)
     for start in range(0, entities.height, policy.chunk_rows):
         chunk = entities.slice(start, policy.chunk_rows)
@@ -186,7 +196,7 @@ def score_matrix(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Scores, bands, reasons and SHAP of retrieved feature ``rows`` (``matrix`` encoded)."""
     key, names, tables = use_case.entity.join_key, use_case.encoding.names, use_case.tables
-    scores = model.booster.inplace_predict(matrix).astype(np.float64)
+    scores = model.predict(matrix).astype(np.float64)
     contributions = explainer.shap_values(matrix)
     catalogue = reasons if reasons is not None else use_case.reasons
     chosen = top_reasons(contributions[:, :-1], matrix, names, catalogue, policy.reasons)
@@ -260,6 +270,7 @@ def load_model(
         raise ScoringError(
             f"model {registry.model_name} v{found.version} has no feature_service tag"
         )
+    begin, end = (int(x) for x in tags.get("iteration_range", "0,0").split(","))
     return ScoringModel(
         name=registry.model_name,
         version=str(found.version),
@@ -267,6 +278,7 @@ def load_model(
         booster=registry.load_booster(found.version),
         feature_service=tags["feature_service"],
         training_set_version=int(tags.get("training_set_version", -1)),
+        iteration_range=(begin, end),
     )
 
 
@@ -276,6 +288,7 @@ class ScoringResult:
     rows: int
     predictions_version: int
     explanations_version: int
+    explainer_backend: str
     sample_scores: np.ndarray  # up to PLOT_SAMPLE rows, for plots
     sample_shap: np.ndarray
     sample_inputs: np.ndarray
@@ -312,11 +325,14 @@ def score_day(
     )
     samples: list[ScoredChunk] = []
     predictions_table, explanations_table = tables.outputs(model.served)
+    explainer = model.explainer()
     with (
         lake.staged_append(predictions_table, commit=commit) as predictions,
         lake.staged_append(explanations_table, commit=commit) as explanations,
     ):
-        for chunk in score_chunks(model, store, use_case, entities, run, policy, on_chunk=on_chunk):
+        for chunk in score_chunks(
+            model, store, use_case, entities, run, policy, explainer=explainer, on_chunk=on_chunk
+        ):
             predictions.write(chunk.predictions)
             explanations.write(chunk.explanations)
             need = PLOT_SAMPLE - sum(len(s.inputs) for s in samples)
@@ -344,6 +360,8 @@ def score_day(
             "predictions_version": [predictions.result.version],
             "explanations_version": [explanations.result.version],
             "rows": [predictions.rows],
+            "explainer_backend": [explainer.backend],
+            "iteration_range": [f"{model.iteration_range[0]},{model.iteration_range[1]}"],
             "started_at": [started],
             "finished_at": [datetime.now(UTC)],
             "code_version": [run.code_version],
@@ -356,6 +374,7 @@ def score_day(
         predictions.rows,
         predictions.result.version,
         explanations.result.version,
+        explainer.backend,
         np.concatenate([s.predictions["score"].to_numpy() for s in samples])[:PLOT_SAMPLE],
         np.concatenate([s.explanations.select(tables.shap_columns).to_numpy() for s in samples])[
             :PLOT_SAMPLE

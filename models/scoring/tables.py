@@ -37,6 +37,8 @@ def scoring_run_columns() -> dict[str, pl.DataType]:
         "predictions_version": pl.Int64(),
         "explanations_version": pl.Int64(),
         "rows": pl.Int64(),
+        "explainer_backend": pl.String(),
+        "iteration_range": pl.String(),
         "started_at": TIMESTAMP,
         "finished_at": TIMESTAMP,
         "code_version": pl.String(),

@@ -160,3 +160,31 @@ def test_shadow_scoring_is_stored_apart_and_never_served(scored_world: ScoredWor
     )
     runs = world.lake.read(RUNS, where=pl.col("as_of_date") == day)
     assert sorted(set(runs["model_alias"])) == ["challenger", "champion"]
+
+
+def test_runs_record_the_explainer_backend_and_iteration_range(scored_world: ScoredWorld) -> None:
+    world = scored_world
+    runs = world.lake.read(RUNS)
+    rounds = world.registry.load_booster(world.champion).num_boosted_rounds()
+    assert set(runs["explainer_backend"]) == {"tables"}
+    assert set(runs["iteration_range"]) == {f"0,{rounds}"}
+    assert world.registry.version(world.champion).tags["iteration_range"] == f"0,{rounds}"
+
+
+def test_a_registered_iteration_range_is_what_scores_and_explains(
+    scored_world: ScoredWorld,
+) -> None:
+    from models.scoring.batch import ScoringModel
+
+    world = scored_world
+    booster = world.registry.load_booster(world.champion)
+    half = (0, booster.num_boosted_rounds() // 2)
+    model = ScoringModel("churn", "x", "champion", booster, "churn_v1", 0, iteration_range=half)
+    matrix = np.random.default_rng(0).normal(size=(50, len(CHURN.encoding.names)))
+    matrix = matrix.astype(np.float32)
+    data = xgb.DMatrix(matrix, feature_names=CHURN.encoding.names)
+    margin = booster.predict(data, output_margin=True, iteration_range=half)
+    shap = model.explainer().shap_values(matrix)
+    assert np.abs(shap.sum(axis=1) - margin).max() < 1e-5
+    assert np.array_equal(model.predict(matrix), booster.predict(data, iteration_range=half))
+    assert np.abs(booster.predict(data) - model.predict(matrix)).max() > 0  # fewer trees
