@@ -51,13 +51,15 @@ class FeatureStoreResource(ConfigurableResource):
     def apply(self) -> None:
         """Register every use case's entities, views and services (``feast apply``).
 
-        The prediction tables are created empty first if needed: their views are registered
-        before the first scoring run; the feature tables must exist (a missing one is an error).
+        Every table a view reads is created empty first if needed (with its catalog schema): a
+        use case whose features were never built, or that was never scored, still has its views
+        registered, and serves nothing rather than failing the others' apply.
         """
         use_cases = load_use_cases()
         lake = use_cases.lakehouse(self.lakehouse_uri or None)
         for use_case in use_cases.values():
-            lake.create_if_missing(use_case.tables.scoring.predictions)
+            for table in (*use_case.tables.feature_tables, use_case.tables.scoring.predictions):
+                lake.create_if_missing(table)
         apply(self.lakehouse_uri or None)
 
 
