@@ -32,7 +32,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_lakehouse.py
 
 ui: setup
-	mkdir -p .scorehouse/dagster && touch .scorehouse/dagster/dagster.yaml
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.scorehouse/dagster} $(BIN)/python -c \
+	  "from orchestration.runs import dagster_home; dagster_home()"
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.scorehouse/dagster} $(BIN)/dagster dev -w workspace.yaml
 
 ## Regenerate the lock file after changing dependencies in pyproject.toml.

@@ -52,4 +52,8 @@ def apply(lakehouse_uri: str | None = None) -> None:
     # Feast imports the repo's files as top-level modules, as its CLI does from this folder.
     if str(REPO_PATH) not in sys.path:
         sys.path.insert(0, str(REPO_PATH))
+    # The definitions are generated from the use cases in effect: import them afresh, or a
+    # use case added since the last apply in this process would be missing.
+    for path in REPO_PATH.glob("*.py"):
+        sys.modules.pop(path.stem, None)
     apply_total(repo_config(lakehouse_uri), REPO_PATH, skip_source_validation=False)

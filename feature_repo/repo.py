@@ -21,7 +21,6 @@ FEAST_TYPES: dict[str, PrimitiveFeastType] = {
     "Float64": Float64,
     "Int64": Int64,
     "String": String,
-    "Boolean": Int64,
 }
 PREDICTION_TTL = timedelta(days=7)
 

@@ -3,8 +3,10 @@
 scorehouse demo                 simulate a SaaS world and build every table (embedded defaults)
 scorehouse tables | history | query | optimize | vacuum      the lakehouse (``lakehouse.cli``)
 scorehouse model list|rollback | replay                      models and runs (``models.cli``)
-scorehouse init NAME --kind snapshot|events [--data FILE]    scaffold a use-case spec
-scorehouse spec check [NAME|FILE] [--data FILE]              validate a spec (and its data)
+scorehouse init NAME --kind snapshot|events --data FILE      scaffold a use-case spec
+scorehouse spec check NAME|FILE [--data FILE]                validate a spec (and its data)
+scorehouse land NAME FILE [--date D]                         put a data file into the landing folder
+scorehouse run NAME JOB [--date D | --from D --to D]         run one of a use case's jobs
 scorehouse use-cases            the use cases in effect and where their specs are
 scorehouse serve                the Feast feature server on loopback (online features)
 
@@ -18,6 +20,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
 from lakehouse import cli as lakehouse_cli
 from lakehouse.errors import LakehouseError
@@ -69,6 +73,42 @@ def _parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("use-cases", help="the use cases in effect and their spec files")
     listing.set_defaults(run=_use_cases)
 
+    init = sub.add_parser("init", help="write a first use-case spec for your own data")
+    init.add_argument("name", help="use-case name (lower-case identifier)")
+    init.add_argument("--kind", choices=["snapshot", "events"], required=True)
+    init.add_argument("--data", type=Path, required=True, help="a sample of the data file")
+    init.add_argument("--key", help="the column that identifies a row (default: guessed)")
+    init.add_argument("--target", help="snapshot: the label column (default: guessed)")
+    init.add_argument("--entity", help="events: the entity id column (default: guessed)")
+    init.add_argument("--timestamp", help="events: the time column (default: guessed)")
+    init.add_argument("--start-date", type=date.fromisoformat, help="first landing day")
+    init.add_argument("--force", action="store_true", help="overwrite an existing spec")
+    init.set_defaults(run=_init)
+
+    spec = sub.add_parser("spec", help="use-case specs")
+    spec_commands = spec.add_subparsers(required=True, metavar="ACTION")
+    check = spec_commands.add_parser("check", help="validate a spec (and, with --data, a file)")
+    check.add_argument("spec", help="a use-case name or a spec file")
+    check.add_argument("--data", type=Path, help="a data file to check against the spec")
+    check.set_defaults(run=_check)
+
+    land = sub.add_parser("land", help="validate a data file and put it into the landing folder")
+    land.add_argument("name", help="use-case name")
+    land.add_argument("file", type=Path)
+    land.add_argument("--feed", help="which feed (default: the use case's only feed)")
+    land.add_argument("--date", type=date.fromisoformat, help="snapshot: the delivery day")
+    land.set_defaults(run=_land)
+
+    run = sub.add_parser("run", help="run one of a use case's Dagster jobs")
+    run.add_argument("name", help="use-case name")
+    run.add_argument(
+        "job", choices=["ingest_and_features", "daily_pipeline", "weekly_retrain", "training_set"]
+    )
+    run.add_argument("--date", type=date.fromisoformat, help="one daily partition")
+    run.add_argument("--from", dest="first", type=date.fromisoformat, help="first partition")
+    run.add_argument("--to", dest="last", type=date.fromisoformat, help="last partition")
+    run.set_defaults(run=_run)
+
     serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=6566)
@@ -99,6 +139,109 @@ def _demo(args: argparse.Namespace) -> int:
     run_demo()
     print()
     return lakehouse_cli.tables(load_use_cases().lakehouse())
+
+
+def _init(args: argparse.Namespace) -> int:
+    from models.usecase.load import load_spec
+    from models.usecase.registry import home_dir
+    from models.usecase.scaffold import infer_columns, read_sample, render, scaffold
+
+    frame = read_sample(args.data)
+    columns = infer_columns(
+        frame,
+        args.kind,
+        key=args.key,
+        target=args.target,
+        timestamp=args.timestamp,
+        entity=args.entity,
+    )
+    start = args.start_date or _first_day(frame, columns.timestamp) or date.today()
+    spec = scaffold(args.name, args.kind, columns, start_date=start)
+    path = home_dir() / f"{args.name}.yaml"
+    if path.exists() and not args.force:
+        raise ValueError(f"{path} exists: use --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = path.read_text() if path.exists() else None
+    draft = path.with_name(f".{path.name}.draft")
+    draft.write_text(render(spec))
+    try:
+        load_spec(draft)  # nothing lands in the home unless the spec is valid …
+        draft.replace(path)
+        load_use_cases()  # … and collides with no other use case
+    except Exception:
+        draft.unlink(missing_ok=True)
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(previous)
+        raise
+    print(f"wrote {path}: review it, then `scorehouse spec check {args.name} --data {args.data}`")
+    return 0
+
+
+def _first_day(frame: object, timestamp: str | None) -> date | None:
+    """An event log's first day (its partitions start there); None for a snapshot."""
+    import polars as pl
+
+    if timestamp is None or not isinstance(frame, pl.DataFrame):
+        return None
+    column = frame[timestamp]
+    first = (column.dt.date() if column.dtype == pl.Datetime else column).min()
+    return first if isinstance(first, date) else None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from models.usecase.data import check_data
+    from models.usecase.load import load_spec
+
+    candidate = Path(args.spec)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        use_case = load_spec(candidate)
+    else:
+        use_case = load_use_cases()[args.spec]
+    load_use_cases()  # no collision with the other use cases in effect
+    print(f"{use_case.path}: use case {use_case.name!r} is valid")
+    if args.data is not None:
+        rows = check_data(use_case, args.data)
+        print(f"{args.data}: {rows} rows match the contract and the label")
+    return 0
+
+
+def _land(args: argparse.Namespace) -> int:
+    from lakehouse import config as lake_config
+    from lakehouse.ingest.land import land_events, land_snapshot
+
+    use_case = load_use_cases()[args.name]
+    feeds = use_case.source.tables.feeds
+    if args.feed is None and len(feeds) != 1:
+        raise ValueError(f"name the feed with --feed (one of {sorted(feeds)})")
+    feed = feeds[args.feed] if args.feed else next(iter(feeds.values()))
+    landing = lake_config.landing_dir()
+    if feed.timestamp_column is None:
+        day = args.date or date.today()
+        path = land_snapshot(landing, feed, args.file, day)
+        print(f"landed {args.file} as {path} (delivery of {day})")
+    else:
+        paths = land_events(landing, feed, args.file)
+        first, last = paths[0].parent.name, paths[-1].parent.name
+        print(f"landed {args.file} as {len(paths)} daily files ({first} … {last})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestration.runs import partition_range, run_job
+
+    use_case = load_use_cases()[args.name]
+    tags: dict[str, str] = {}
+    partitioned = args.job != "weekly_retrain" and args.job != "training_set"
+    if partitioned:
+        first = args.first or args.date
+        last = args.last or args.date or first
+        if first is None or last is None:
+            raise ValueError(f"job {args.job} is daily: pass --date D or --from D --to D")
+        tags = partition_range(first, last)
+    run_job(f"{use_case.name}_{args.job}", tags)
+    return 0
 
 
 def _use_cases(args: argparse.Namespace) -> int:

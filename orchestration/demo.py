@@ -9,33 +9,15 @@ silver merges on primary keys, so a second run leaves the same rows.
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import date, timedelta
 
-from dagster import AssetKey, DagsterInstance, execute_job
-from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
+from dagster import AssetKey, DagsterInstance
 
 from lakehouse import config
-from lakehouse.config import project_root
+from orchestration import runs
+from orchestration.runs import dagster_home, partition_range
 
 USE_CASE = "churn"
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-"""One process per run: steps share the imported libraries (a process per step costs more)."""
-
-
-def dagster_home() -> str:
-    """``DAGSTER_HOME``, defaulting to ``SCOREHOUSE_HOME/dagster`` (created if needed)."""
-    home = os.environ.get("DAGSTER_HOME") or str(config.scorehouse_home() / "dagster")
-    os.makedirs(home, exist_ok=True)
-    # An empty dagster.yaml: the defaults (SQLite storage in this folder), stated explicitly.
-    open(os.path.join(home, "dagster.yaml"), "a").close()
-    os.environ["DAGSTER_HOME"] = home
-    return home
 
 
 def run_demo(scored_days: int = 7) -> None:
@@ -55,14 +37,14 @@ def run_demo(scored_days: int = 7) -> None:
     first, last = WORLD.start_date, WORLD.end_date
     history_end = last - timedelta(days=scored_days)
     print(
-        f"[scorehouse demo] world: {WORLD.customers} customers, {WORLD.days} days "
+        f"[scorehouse] world: {WORLD.customers} customers, {WORLD.days} days "
         f"({first}..{last}), seed {WORLD.seed}; home {config.scorehouse_home()}",
         flush=True,
     )
     instance = DagsterInstance.get()
-    run_job(instance, "ingest_and_features", _range(first, history_end))
+    run_job(instance, "ingest_and_features", partition_range(first, history_end))
     run_job(instance, "weekly_retrain", {})
-    run_job(instance, "daily_pipeline", _range(history_end + timedelta(days=1), last))
+    run_job(instance, "daily_pipeline", partition_range(history_end + timedelta(days=1), last))
     close_the_loop(instance, history_end + timedelta(days=1), last)
 
 
@@ -82,7 +64,7 @@ def close_the_loop(instance: DagsterInstance, first: date, last: date) -> None:
     ).sort("as_of_date")
     for row in verdicts.iter_rows(named=True):
         print(
-            f"[scorehouse demo] monitoring {row['as_of_date']}: {row['verdict']}, retrain "
+            f"[scorehouse] monitoring {row['as_of_date']}: {row['verdict']}, retrain "
             f"{'recommended' if row['retrain_recommended'] else 'not needed'} "
             f"({'; '.join(row['reasons'][:3])}) — report {row['report_path']}",
             flush=True,
@@ -95,25 +77,17 @@ def close_the_loop(instance: DagsterInstance, first: date, last: date) -> None:
     run_job(
         instance,
         "daily_pipeline",
-        _range(last, last),
+        partition_range(last, last),
         asset_selection=prediction_keys(use_case),
         run_config=shadow,
     )
     run_job(instance, "weekly_retrain", {}, asset_selection=[champion_key(use_case)])
     decision = lake.read(use_case.tables.decisions).sort("decided_at").row(-1, named=True)
     print(
-        f"[scorehouse demo] promotion decision: {decision['decision']} "
+        f"[scorehouse] promotion decision: {decision['decision']} "
         f"(challenger v{decision['challenger_version']}): {decision['reason']}",
         flush=True,
     )
-
-
-def _range(first: date, last: date) -> dict[str, str]:
-    """Tags of a single run over the daily partitions ``first..last``."""
-    return {
-        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-        ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-    }
 
 
 def run_job(
@@ -124,30 +98,12 @@ def run_job(
     asset_selection: list[AssetKey] | None = None,
     run_config: dict | None = None,
     use_case: str = USE_CASE,
-) -> None:
-    """Run one of the use case's jobs (or a selection of its assets) as a run of that job."""
-    name = f"{use_case}_{job}"
-    started = time.perf_counter()
-    what = (
-        name
-        if asset_selection is None
-        else f"{name} [{', '.join(k.to_user_string() for k in asset_selection)}]"
-    )
-    print(f"[scorehouse demo] {what} …", flush=True)
-    repository = ReconstructableRepository.for_module(
-        "orchestration.definitions", "defs", working_directory=str(project_root())
-    )
-    result = execute_job(
-        repository.get_reconstructable_job(name),
-        instance=instance,
-        tags=tags,
+) -> str:
+    """One of the use case's jobs, as a run of that job (``orchestration.runs``)."""
+    return runs.run_job(
+        f"{use_case}_{job}",
+        tags,
         asset_selection=asset_selection,
-        run_config={**IN_PROCESS, **(run_config or {})},
-    )
-    if not result.success:
-        raise RuntimeError(f"demo job {name} failed (run {result.run_id})")
-    print(
-        f"[scorehouse demo] {name} done in {time.perf_counter() - started:.0f}s "
-        f"(run {result.run_id})",
-        flush=True,
+        run_config=run_config,
+        instance=instance,
     )

@@ -242,6 +242,7 @@ class Inactivity:
                 by=key,
                 strategy=strategy,  # type: ignore[arg-type]
                 allow_exact_matches=exact,
+                check_sortedness=False,  # both sides sorted by day above
             )
 
         last = nearest("backward", False, "last_event")

@@ -20,7 +20,7 @@ else ``population_drift`` when a feature or the score drifted, else ``healthy``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 
 import polars as pl
@@ -87,9 +87,14 @@ def row_count_checks(
 
 
 def null_rate_checks(
-    drift: pl.DataFrame, thresholds: DiagnosisThresholds
+    drift: pl.DataFrame, thresholds: DiagnosisThresholds, nullable: Collection[str] = ()
 ) -> list[dict[str, object]]:
-    """``null_rate`` per feature from the drift rows' reference/current null rates."""
+    """``null_rate`` per feature from the drift rows' reference/current null rates.
+
+    A feature the use case declares null by definition (``quality.nullable``: a mean over a
+    window without events, a ratio over zero) may become null more often when the population
+    changes: that is drift, reported as such, never a pipeline fault.
+    """
     rows = []
     for row in drift.filter(pl.col("kind") != "score").iter_rows(named=True):
         ref, cur = row["reference_null_rate"], row["current_null_rate"]
@@ -99,16 +104,12 @@ def null_rate_checks(
         noise = thresholds.null_rate_sigmas * math.sqrt(
             ref * (1 - ref) / max(row["current_rows"], 1)
         )
-        rows.append(
-            _check(
-                "null_rate",
-                row["feature"],
-                jump > max(thresholds.null_rate_jump, noise),
-                cur,
-                ref,
-                f"null rate {cur:.1%} vs {ref:.1%} in the training reference ({jump:+.1%})",
-            )
-        )
+        by_definition = row["feature"] in nullable
+        detail = f"null rate {cur:.1%} vs {ref:.1%} in the training reference ({jump:+.1%})"
+        if by_definition:
+            detail += "; null by definition (quality.nullable): drift, not a fault"
+        fault = not by_definition and jump > max(thresholds.null_rate_jump, noise)
+        rows.append(_check("null_rate", row["feature"], fault, cur, ref, detail))
     return rows
 
 

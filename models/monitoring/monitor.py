@@ -138,7 +138,7 @@ def diagnose(
     specs = {t: use_case.table_spec(t) for t in use_case.tables.feature_tables}
     return diagnosis_frame(
         row_count_checks(counts, day, use_case.features.population_table, thresholds)
-        + null_rate_checks(drift, thresholds)
+        + null_rate_checks(drift, thresholds, use_case.quality.nullable)
         + schema_checks(inputs.table_schemas(lake, use_case), specs)
         + freshness_checks(inputs.latest_feature_dates(lake, use_case), day)
     )

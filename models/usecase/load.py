@@ -54,7 +54,6 @@ TYPES: dict[str, pl.DataType] = {
     "String": pl.String(),
     "Int64": pl.Int64(),
     "Float64": pl.Float64(),
-    "Boolean": pl.Boolean(),
     "Date": pl.Date(),
     "Timestamp": pl.Datetime("us", "UTC"),
 }
@@ -98,7 +97,11 @@ class _Fields:
         return self.raw[key]
 
     def text(self, key: str, default: str | None = None) -> str:
-        value = self.require(key) if default is None else self.get(key, default)
+        """A string field; required unless ``default`` is given (which may be empty)."""
+        if default is not None and self.raw.get(key) is None:
+            self._read.add(key)
+            return default
+        value = self.require(key)
         if not isinstance(value, str) or not value:
             raise self.error(key, f"must be a non-empty string, got {value!r}")
         return value

@@ -81,7 +81,11 @@ def _catalog(use_cases: list[UseCase]) -> Catalog:
         for spec, shared in [(s, True) for s in source_tables] + [
             (s, False) for s in use_case.table_specs()
         ]:
-            owner = f"source {use_case.source.name!r}" if shared else f"use case {use_case.name!r}"
+            owner = (
+                f"source {use_case.source.name!r}"
+                if shared
+                else f"use case {use_case.name!r} ({use_case.path})"
+            )
             previous = owners.get(spec.name)
             if previous is not None and (previous[0] != spec or previous[1] != owner):
                 raise SpecError(

@@ -11,8 +11,9 @@ from tests.world import churn
 
 
 def test_definitions_load_and_validate() -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load
 
+    defs = load()
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
@@ -45,10 +46,10 @@ def test_definitions_raise_no_beta_or_deprecation_warnings() -> None:
 
 
 def test_simulated_partitions_end_with_the_world() -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load
     from orchestration.settings import WORLD
 
-    job = defs.resolve_job_def("churn_daily_pipeline")
+    job = load().resolve_job_def("churn_daily_pipeline")
     keys = job.partitions_def.get_partition_keys()
     assert keys[0] == WORLD.start_date.isoformat()
     assert keys[-1] == WORLD.end_date.isoformat()

@@ -1,0 +1,90 @@
+"""Running a use case's jobs from the command line, as runs of those jobs.
+
+Each run goes to the Dagster instance (``DAGSTER_HOME``, default ``SCOREHOUSE_HOME/dagster``)
+as a run of its job in the code location (a reconstructable job executed in this process, one
+process for all steps), so ``dagster dev`` lists it under its job with its logs and metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date
+
+from dagster import AssetKey, DagsterInstance, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from lakehouse import config
+from lakehouse.config import project_root
+
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+"""One process per run: steps share the imported libraries (a process per step costs more)."""
+
+
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+"""The embedded instance's settings: local SQLite storage (Dagster's default), no telemetry."""
+
+
+class RunFailedError(RuntimeError):
+    """A job run failed; its run id leads to the logs in the Dagster UI."""
+
+
+def dagster_home() -> str:
+    """``DAGSTER_HOME``, defaulting to ``SCOREHOUSE_HOME/dagster`` (created if needed)."""
+    home = os.environ.get("DAGSTER_HOME") or str(config.scorehouse_home() / "dagster")
+    os.makedirs(home, exist_ok=True)
+    settings = os.path.join(home, "dagster.yaml")
+    if not os.path.exists(settings) or os.path.getsize(settings) == 0:
+        # The defaults (SQLite storage in this folder), without telemetry: nothing leaves.
+        with open(settings, "w") as handle:
+            handle.write(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = home
+    return home
+
+
+def partition_range(first: date, last: date) -> dict[str, str]:
+    """Tags of a single run over the daily partitions ``first..last``."""
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+    }
+
+
+def run_job(
+    job: str,
+    tags: dict[str, str] | None = None,
+    *,
+    asset_selection: list[AssetKey] | None = None,
+    run_config: dict | None = None,
+    instance: DagsterInstance | None = None,
+    log: bool = True,
+) -> str:
+    """Run ``job`` (or a selection of its assets) as a run of that job; its run id."""
+    dagster_home()
+    instance = instance or DagsterInstance.get()
+    started = time.perf_counter()
+    what = job
+    if asset_selection is not None:
+        what += f" [{', '.join(k.to_user_string() for k in asset_selection)}]"
+    if log:
+        print(f"[scorehouse] {what} …", flush=True)
+    repository = ReconstructableRepository.for_module(
+        "orchestration.definitions", "defs", working_directory=str(project_root())
+    )
+    result = execute_job(
+        repository.get_reconstructable_job(job),
+        instance=instance,
+        tags=tags or {},
+        asset_selection=asset_selection,
+        run_config={**IN_PROCESS, **(run_config or {})},
+    )
+    if not result.success:
+        raise RunFailedError(f"job {job} failed (run {result.run_id}): see its logs in the UI")
+    if log:
+        elapsed = time.perf_counter() - started
+        print(f"[scorehouse] {job} done in {elapsed:.0f}s (run {result.run_id})", flush=True)
+    return result.run_id
