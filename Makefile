@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: setup demo test lint bench ui clean
+.PHONY: setup demo test test-fast lint bench ui clean
 
 setup: $(VENV)/.installed
 
@@ -19,14 +19,18 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/scorehouse demo
 
-## (b) lint + the test suite
-test: setup
-	$(BIN)/ruff check .
+## (b) lint, format check, type check, then the whole test suite
+test: lint
 	$(BIN)/pytest
+
+## the quick loop while working: everything but the tests marked slow (end-to-end runs)
+test-fast: lint
+	$(BIN)/pytest -m "not slow" -q
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lakehouse orchestration models feature_repo benchmarks tests
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/bench_lakehouse.py

@@ -22,7 +22,12 @@ from typing import Any
 import polars as pl
 from deltalake import DeltaTable, Field, Schema, write_deltalake
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
-from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    RemoveAction,
+    create_table_with_add_actions,
+)
 
 from lakehouse import config
 from lakehouse._files import partition_value_string, write_data_files
@@ -383,7 +388,7 @@ class Lakehouse:
                 for c, values in _partition_values(partition).items()
             ]
         dt.create_write_transaction(
-            actions,
+            list[AddAction | RemoveAction](actions),
             mode=mode,
             schema=dt.schema(),
             partition_by=list(spec.partition_by) or None,
@@ -411,11 +416,12 @@ class Lakehouse:
                 f"`{c}` IN ({', '.join(_sql_literal(v) for v in values)})"
                 for c, values in _partition_values(partition).items()
             )
+        # One call for both modes: the overloads split ``predicate`` by mode literal.
+        options: dict[str, Any] = {"mode": mode, "predicate": predicate}
         write_deltalake(
             self.table_uri(spec.name),
             frame.to_arrow(),
-            mode=mode,  # type: ignore[arg-type]
-            predicate=predicate,
+            **options,
             partition_by=list(spec.partition_by) or None,
             name=None if exists else spec.name,
             description=None if exists else spec.description,

@@ -26,13 +26,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 
 from lakehouse.feast_delta.errors import DeltaSchemaError, EntityFrameError
+
+TimeUnit = Literal["ns", "us", "ms"]
 
 DEFAULT_ENTITY_TIMESTAMP_COLUMN = "event_timestamp"
 
@@ -100,7 +102,7 @@ def _is_datetime_dtype(dtype: Any) -> bool:
     return kind == "M" or str(dtype).startswith("datetime64")
 
 
-def _to_utc(expr: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
+def _to_utc(expr: pl.Expr, dtype: pl.DataType, unit: TimeUnit) -> pl.Expr:
     """Express a Datetime/Date column as ``Datetime(unit, "UTC")``; naive means UTC."""
     if dtype == pl.Date:
         expr = expr.cast(pl.Datetime(unit))
@@ -112,7 +114,7 @@ def _to_utc(expr: pl.Expr, dtype: pl.DataType, unit: str) -> pl.Expr:
         if dtype.time_zone is None
         else expr.dt.convert_time_zone("UTC")
     )
-    return expr.dt.cast_time_unit(unit)  # type: ignore[arg-type]
+    return expr.dt.cast_time_unit(unit)
 
 
 def timestamp_literal(value: datetime, dtype: pl.DataType) -> pl.Expr:
@@ -234,6 +236,7 @@ def point_in_time_join(
         .lazy()
     )
     values = []
+    assert isinstance(lo, datetime) and isinstance(hi, datetime)
     for i, ff in enumerate(features):
         side = _prepare_feature_side(ff, entity, unit, lo, hi, str(i))
         parts = 1
@@ -241,12 +244,12 @@ def point_in_time_join(
             parts = max(1, -(-ff.row_count_hint // max(max_rows_per_pass, 1)))
         positions = side.match(left.with_columns(side.left_casts), ff, parts)
         values.append(side.fetch(positions))
-    own_unit = getattr(ts_dtype, "time_unit", None) or "us"
+    own_unit: TimeUnit = getattr(ts_dtype, "time_unit", None) or "us"
     entity = entity.with_columns(_to_utc(pl.col(ts_col), ts_dtype, own_unit))
     return pl.concat([entity, *values], how="horizontal")
 
 
-def _join_unit(entity_ts: pl.Series, features: Sequence[FeatureFrame]) -> str:
+def _join_unit(entity_ts: pl.Series, features: Sequence[FeatureFrame]) -> TimeUnit:
     """Time unit to compare in: microseconds unless nanoseconds are needed to be exact.
 
     Delta stores microseconds; pandas entity frames carry nanoseconds that are almost
@@ -377,7 +380,7 @@ class _PreparedSide:
 def _prepare_feature_side(
     ff: FeatureFrame,
     entity: pl.DataFrame,
-    unit: str,
+    unit: TimeUnit,
     lo: datetime,
     hi: datetime,
     suffix: str,

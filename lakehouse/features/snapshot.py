@@ -32,7 +32,7 @@ BATCH = "_batch_date"
 
 
 def _feed(source: SourceTables, options: Mapping[str, Any]) -> LandingSource:
-    name = options.get("table")
+    name = str(options.get("table"))
     if name not in source.feeds:
         raise BuilderError(
             f"table: {name!r} is not a feed of the source (feeds: {list(source.feeds)})"

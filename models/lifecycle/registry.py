@@ -311,7 +311,10 @@ class ModelRegistry:
 
     def run_metrics(self, version: str | int) -> dict[str, float]:
         """The metrics logged on a version's training run."""
-        return dict(self.client.get_run(self.version(version).run_id).data.metrics)
+        run_id = self.version(version).run_id
+        if run_id is None:
+            raise RegistryError(f"model {self.model_name} v{version} has no training run")
+        return dict(self.client.get_run(run_id).data.metrics)
 
     def load_booster(self, version: str | int) -> xgb.Booster:
         """The version's xgboost model (MLflow's xgboost flavor: a JSON file, no pickle)."""

@@ -63,7 +63,8 @@ def row_count_checks(
     for table in sorted(set(counts["table"]) | {population_table}):
         current = today.get(table, 0)
         history = counts.filter((pl.col("table") == table) & (pl.col("feature_date") < day))
-        median = float(history["rows"].median()) if history.height else math.nan
+        middle = history["rows"].median() if history.height else None
+        median = float(middle) if isinstance(middle, int | float) else math.nan
         ratio = current / median if median else math.nan
         fault = not math.isnan(ratio) and abs(ratio - 1) > thresholds.row_count_tolerance
         detail = (

@@ -61,17 +61,18 @@ def vintage_performance(
     )
     joined = predictions.join(aligned, on=[key, "as_of_date"], how="left")
     rows = []
-    for key, group in joined.group_by(
+    for group_key, group in joined.group_by(
         "as_of_date", "model_alias", "model_version", maintain_order=True
     ):
-        vintage, alias, version = key
+        vintage, alias, version = group_key
+        assert isinstance(vintage, date)
         labelled = group.filter(pl.col("_outcome").is_not_null())
         y = labelled["_outcome"].to_numpy().astype(np.float64)
         auc, ap, ece = _metrics(y, labelled["score"].to_numpy())
         rows.append(
             {
                 "as_of_date": vintage,
-                "label_as_of_date": label_day(vintage),  # type: ignore[arg-type]
+                "label_as_of_date": label_day(vintage),
                 "model_alias": alias,
                 "model_version": version,
                 "predictions": group.height,

@@ -71,7 +71,7 @@ def score_png(reference: np.ndarray, current: np.ndarray) -> bytes:
     """Density histograms of the reference and current scores on shared bins."""
     figure, ax = _figure()
     both = np.concatenate([reference, current])
-    bins = np.linspace(0.0, float(both.max()) if both.size else 1.0, 31)
+    bins = np.linspace(0.0, float(both.max()) if both.size else 1.0, 31).tolist()
     for name, values in (("reference", reference), ("current", current)):
         ax.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} (n={values.size})")
     ax.set(xlabel="score", ylabel="density", title="Score distribution")

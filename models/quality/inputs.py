@@ -119,7 +119,7 @@ def _latest_as_of(lake: Lakehouse, table: str) -> date | None:
 def _with_leakage_columns(
     lake: Lakehouse, frame: pl.DataFrame, leakage: Leakage
 ) -> tuple[pl.DataFrame, list[str]]:
-    notes = []
+    notes: list[str] = []
     as_of_instant = pl.col("as_of_date").cast(frame.schema["event_timestamp"])
     offset = (pl.col("event_timestamp") - as_of_instant).dt.total_seconds().alias(EVENT_OFFSET)
     if leakage.tenure is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -390,6 +391,6 @@ def suites(use_case: UseCase) -> dict[str, Callable[[], TableSuite]]:
     if source.name == "saas":
         found |= SAAS_SUITES
     else:
-        found |= {name: (lambda f=flow: silver_default(f)) for name, flow in source.flows.items()}
-    found[use_case.tables.training_set] = lambda: training_set(use_case)
+        found |= {name: partial(silver_default, flow) for name, flow in source.flows.items()}
+    found[use_case.tables.training_set] = partial(training_set, use_case)
     return found

@@ -223,6 +223,7 @@ def _feed(fields: _Fields, name: str) -> LandingSource:
     fmt = fields.text("format", "csv")
     if fmt not in FILE_FORMATS:
         raise fields.error("format", f"must be one of {list(FILE_FORMATS)}, got {fmt!r}")
+    assert fmt in ("csv", "jsonl", "parquet")  # narrows the literal type
     columns = {c: _dtype(fields, f"columns.{c}", t) for c, t in fields.sub("columns").raw.items()}
     fields.get("columns")
     if not columns:
@@ -233,7 +234,7 @@ def _feed(fields: _Fields, name: str) -> LandingSource:
     with fields.reading("key"):
         feed = LandingSource(
             name=name,
-            file_format=fmt,  # type: ignore[arg-type]
+            file_format=fmt,
             columns=columns,
             key=tuple(fields.names("key")) or fields.require("key"),
             timestamp_column=fields.get("timestamp"),

@@ -161,6 +161,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_http_lookup_through_scorehouse_serve(world: Path, home: Path) -> None:
     lake = project_lakehouse(world / "lake")
     expected = _latest_rows(lake, lake.read("silver.customers")["customer_id"].to_list()).head(2)
@@ -205,6 +206,7 @@ def test_http_lookup_through_scorehouse_serve(world: Path, home: Path) -> None:
     assert values["plan"] == expected["plan"].to_list()
 
 
+@pytest.mark.slow
 def test_plain_feast_cli_from_the_repo_folder(world: Path, tmp_path: Path) -> None:
     """`feast apply` / `materialize` / `materialize-incremental` with the default-home layout."""
     checkout = tmp_path / "checkout"

@@ -165,7 +165,7 @@ class Lifecycle:
         moved &= ~np.isin(subscribed, self._today.customer)
         pop.monthly_price[subscribed] = price
         if day.index > 0:
-            self._record(subscribed[moved], np.int64(day.midnight), PRICE_CHANGE)
+            self._record(subscribed[moved], np.array(day.midnight, dtype=np.int64), PRICE_CHANGE)
 
     def frames(self, day: Day, snapshot: np.ndarray) -> dict[str, pl.DataFrame]:
         """Today's ``customers`` and ``subscription_events`` frames.

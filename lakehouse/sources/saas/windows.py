@@ -23,7 +23,7 @@ class RollingSums:
         if not windows or min(windows) < 1:
             raise ValueError("windows must be positive day counts")
         self._length = max(windows)
-        self._ring = np.zeros((self._length, capacity), dtype=dtype)
+        self._ring: np.ndarray = np.zeros((self._length, capacity), dtype=dtype)
         self.sums = {window: np.zeros(capacity, dtype=np.int64) for window in windows}
 
     def push(self, day: int, values: np.ndarray) -> None:

@@ -154,6 +154,9 @@ class World:
 
         frames = lifecycle.frames(day, self._initial if day.index == 0 else np.zeros(0, int))
         frames["usage"] = eng.usage_frame(rng("usage_detail"), day, subscribed, active, features)
+        # Emitted days always carry their frames (only state-only days leave them out).
+        assert billing.invoices is not None and billing.payments is not None
+        assert support.tickets is not None
         frames["invoices"] = billing.invoices
         frames["payments"] = billing.payments
         frames["tickets"] = support.tickets

@@ -107,6 +107,7 @@ def _feast(root: Path, *args: str) -> None:
     assert done.returncode == 0, f"feast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
 
 
+@pytest.mark.slow
 def test_cli_apply_materialize_and_incremental(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
