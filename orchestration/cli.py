@@ -27,6 +27,7 @@ from lakehouse import cli as lakehouse_cli
 from lakehouse.errors import LakehouseError
 from models import cli as models_cli
 from models.usecase import SpecError, load_use_cases
+from orchestration.errors import RunFailedError
 
 
 def _context() -> models_cli.Context:
@@ -44,14 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (LakehouseError, SpecError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (
+        LakehouseError,
+        SpecError,
+        RunFailedError,
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"scorehouse: error: {message}", file=sys.stderr)
         return 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scorehouse", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="scorehouse", description="Scorehouse: tables, models, use cases and runs."
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="simulate a world and materialize the pipeline end to end")

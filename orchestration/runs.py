@@ -11,7 +11,7 @@ import os
 import time
 from datetime import date
 
-from dagster import AssetKey, DagsterInstance, execute_job
+from dagster import AssetKey, DagsterInstance, JobExecutionResult, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -20,17 +20,18 @@ from dagster._core.storage.tags import (
 
 from lakehouse import config
 from lakehouse.config import project_root
+from orchestration.errors import RunFailedError
 
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-"""One process per run: steps share the imported libraries (a process per step costs more)."""
+IN_PROCESS = {
+    "execution": {"config": {"in_process": {}}},
+    "loggers": {"console": {"config": {"log_level": "INFO"}}},
+}
+"""One process per run: steps share the imported libraries (a process per step costs more).
+The console shows step progress and asset logs, not Dagster's per-event debug lines."""
 
 
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 """The embedded instance's settings: local SQLite storage (Dagster's default), no telemetry."""
-
-
-class RunFailedError(RuntimeError):
-    """A job run failed; its run id leads to the logs in the Dagster UI."""
 
 
 def dagster_home() -> str:
@@ -83,8 +84,20 @@ def run_job(
         run_config={**IN_PROCESS, **(run_config or {})},
     )
     if not result.success:
-        raise RunFailedError(f"job {job} failed (run {result.run_id}): see its logs in the UI")
+        raise RunFailedError(f"job {job} failed (run {result.run_id}): {_first_failure(result)}")
     if log:
         elapsed = time.perf_counter() - started
         print(f"[scorehouse] {job} done in {elapsed:.0f}s (run {result.run_id})", flush=True)
     return result.run_id
+
+
+def _first_failure(result: JobExecutionResult) -> str:
+    """The failed step and its error message, or a pointer to the run's logs."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:  # Dagster wraps the user error
+                error = error.cause
+            message = error.message.strip() if error is not None else "no error recorded"
+            return f"step {event.step_key}: {message}"
+    return "see the run's logs in the Dagster UI"

@@ -231,7 +231,7 @@ def _feed(fields: _Fields, name: str) -> LandingSource:
     categories_raw = fields.sub("categories")
     categories = {c: tuple(categories_raw.names(c)) for c in list(categories_raw.raw)}
     categories_raw.done()
-    with fields.reading("key"):
+    with fields.reading(None):  # the contract's own rules name the column
         feed = LandingSource(
             name=name,
             file_format=fmt,
