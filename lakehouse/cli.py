@@ -62,7 +62,7 @@ def add_commands(sub: Any, lake: LakeFactory) -> None:
 
 def tables(lake: Lakehouse) -> int:
     """Print every catalog table with its version, rows, size and last commit."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for spec in lake.catalog:
         if not lake.exists(spec.name):
             rows.append(
