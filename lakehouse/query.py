@@ -115,9 +115,14 @@ def _check_statement(sql: str) -> None:
         raise QueryError(f"query failed: {exc}") from exc
     kinds = [statement.type.name for statement in statements]
     if len(kinds) != 1 or kinds[0] not in QUERY_STATEMENTS:
+        found = (
+            f"a {kinds[0]} statement is"
+            if len(kinds) == 1
+            else f"{len(kinds)} statements {kinds} are"
+        )
         raise QueryRefusedError(
-            f"read-only query: got {len(kinds)} statements {kinds}; only one "
-            f"{' or '.join(QUERY_STATEMENTS)} statement is run (rule: one query)"
+            f"read-only query: {found} not run; only one "
+            f"{' or '.join(QUERY_STATEMENTS)} statement is (rule: one query)"
         )
 
 
