@@ -2,7 +2,7 @@
 
 scorehouse tables               each table: version, rows, size, last commit
 scorehouse history TABLE        the table's commits with their metadata
-scorehouse query "SQL" [--version N | --as-of TS]
+scorehouse query "SQL" [--version N | --as-of TS]   read-only: no files, URLs or extensions
 scorehouse optimize TABLE       compact small files (time travel stays intact)
 scorehouse vacuum TABLE         delete expired files (dry run unless --apply)
 
@@ -36,7 +36,11 @@ def add_commands(sub: Any, lake: LakeFactory) -> None:
     history.add_argument("--limit", type=int, default=20)
     history.set_defaults(run=lambda args: _history(lake(), args))
 
-    query = sub.add_parser("query", help="SQL over the tables (DuckDB over Delta snapshots)")
+    query = sub.add_parser(
+        "query",
+        help="read-only SQL over the tables (DuckDB over Delta snapshots; no files, URLs or "
+        "extensions)",
+    )
     query.add_argument("sql")
     at = query.add_mutually_exclusive_group()
     at.add_argument("--version", type=int, help="read the (single) table at this version")

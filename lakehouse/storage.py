@@ -8,6 +8,7 @@ metadata (operation, row count, code version, Dagster run id, asset key, partiti
     lake.append("bronze.usage", frame, commit=CommitInfo(run_id=...))
     lake.replace("bronze.usage", frame, partition={"_batch_date": day})
     lake.merge("silver.customers", frame)
+    lake.replace_keys("silver.tickets", rebuilt, keys)  # rows of those keys become rebuilt's
     lake.scan("silver.customers", version=3).filter(...).collect()
 """
 
@@ -247,6 +248,77 @@ class Lakehouse:
         )
         merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all().execute()
         return WriteResult(spec.name, dt.version(), len(frame), "merge")
+
+    def replace_keys(
+        self,
+        name: str,
+        frame: pl.DataFrame,
+        keys: pl.DataFrame,
+        *,
+        commit: CommitInfo | None = None,
+    ) -> WriteResult:
+        """Atomically make the rows of primary keys ``keys`` exactly ``frame``'s rows.
+
+        A row of ``frame`` replaces the table's row with its key (whatever the version column
+        says: this is how a correction moves a version back) or is inserted; a table row whose
+        key is in ``keys`` but not in ``frame`` is deleted; other rows stay. Every row of
+        ``frame`` must have its key in ``keys``. One commit.
+        """
+        spec = self.catalog[name]
+        if spec.append_only:
+            raise LakehouseError(f"{name} is append-only: replace_keys is refused")
+        if not spec.primary_key:
+            raise LakehouseError(f"{name} has no primary key: replace_keys needs one")
+        frame, keys = self._keyed(spec, frame, keys)
+        if not self.exists(name):
+            return self._commit_files(spec, frame, "replace_keys", commit)
+        dt = self._writable(spec, self.delta_table(name))
+        gone = keys.join(frame.select(spec.primary_key), on=list(spec.primary_key), how="anti")
+        source = pl.concat(
+            [
+                frame.with_columns(pl.lit(True).alias(_KEEP)),
+                gone.with_columns(pl.lit(False).alias(_KEEP)),
+            ],
+            how="diagonal",
+        )
+        if source.is_empty():
+            return WriteResult(spec.name, dt.version(), 0, "replace_keys")
+        conditions = [f"t.`{c}` = s.`{c}`" for c in spec.primary_key]
+        conditions += self._partition_pruning(spec, source)
+        columns = {c: f"s.`{c}`" for c in spec.polars_schema}
+        (
+            dt.merge(
+                source.to_arrow(),
+                predicate=" AND ".join(conditions),
+                source_alias="s",
+                target_alias="t",
+                commit_properties=self._commit_properties(commit, "replace_keys", len(frame)),
+            )
+            .when_matched_delete(predicate=f"NOT s.`{_KEEP}`")
+            .when_matched_update(updates=columns)
+            .when_not_matched_insert(updates=columns, predicate=f"s.`{_KEEP}`")
+            .execute()
+        )
+        return WriteResult(spec.name, dt.version(), len(frame), "replace_keys")
+
+    @staticmethod
+    def _keyed(
+        spec: TableSpec, frame: pl.DataFrame, keys: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``frame`` conformed and ``keys`` as unique key rows, or ``SchemaMismatchError``."""
+        frame = spec.conform(frame)
+        key = list(spec.primary_key)
+        keys = keys.select(pl.col(c).cast(spec.polars_schema[c]) for c in key).unique()
+        problems = []
+        if nulls := keys.filter(pl.any_horizontal(pl.col(key).is_null())).height:
+            problems.append(f"{nulls} keys have nulls")
+        if repeated := len(frame) - frame.select(key).n_unique():
+            problems.append(f"{repeated} rows repeat a primary key (rule: unique key)")
+        if outside := frame.join(keys, on=key, how="anti").height:
+            problems.append(f"{outside} rows have a key outside the keys replaced")
+        if problems:
+            raise SchemaMismatchError(f"{spec.name}: replace_keys {key}: " + "; ".join(problems))
+        return frame, keys
 
     # --------------------------------------------------------------------------------- reads
     def scan(
@@ -492,6 +564,10 @@ class Lakehouse:
                 f"{name}: version {dt.version()} refers to {len(missing)} data files that were "
                 f"vacuumed (e.g. {missing[0]}); it can no longer be read"
             )
+
+
+_KEEP = "__scorehouse_keep"
+"""Marker column of a ``replace_keys`` merge source: true rows are written, false keys deleted."""
 
 
 def _empty(spec: TableSpec) -> pl.DataFrame:

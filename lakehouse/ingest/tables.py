@@ -3,15 +3,34 @@
 Every feed gets a ``bronze.<feed>`` table: the contract's columns as delivered plus lineage
 (``_source_file``, ``_batch_id``, ``_ingested_at``), partitioned by ``_batch_date`` (the landing
 day), so re-ingesting a day replaces exactly that day. A ``SilverFlow`` derives one silver table
-from one bronze table: a batch of landed rows (one or more days) is reduced to one row per silver
-primary key, the latest by the feed's timestamp (ties: the later landing day, then the later row
-in the file), so a merge of the batch is deterministic.
+from one bronze table: landed rows are reduced to one row per silver primary key, the latest by
+the feed's timestamp (ties: the later landing day, then the later row in the file).
+
+Corrections. A source may re-deliver a day with rows corrected, added or removed. Bronze takes
+the new day in place of the old one; silver must then hold exactly what it would hold had it
+been built from the corrected bronze, so a silver write covers whole landing days and rebuilds
+every key those days touch, old and new, from all of bronze (``SilverFlow.rewrite``):
+
+1. keys now delivered on the days (the days' bronze rows, derived columns added);
+2. keys whose silver row came from the days (its ``_batch_id`` lineage names the landing day):
+   they may have lost that row in the re-delivery;
+3. for the union, every bronze row of those keys on any day is reduced again, and the result
+   replaces the keys' silver rows; a key left without any bronze row is deleted.
+
+This stays correct when a key appears on several days: a ticket opened on day 1 and resolved on
+day 2 falls back to its day-1 row when day 2 is re-delivered without it, and a corrected
+profile whose ``updated_at`` moved earlier still replaces the wrong one (a merge that only lets
+newer versions win could never undo a bad row). Keys neither delivered on the days nor coming
+from them keep their rows: their bronze rows are unchanged and their latest row lies elsewhere.
+The silver write is one commit (``Lakehouse.replace_keys``). Cost: one scan of the bronze key
+columns per write, besides the days' rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from types import MappingProxyType
 
 import polars as pl
@@ -27,7 +46,14 @@ AUDIT_COLUMNS: dict[str, pl.DataType] = {
 }
 """Columns every bronze table adds to its feed's contract columns (``_batch_date`` partitions)."""
 LINEAGE: dict[str, pl.DataType] = {"_batch_id": pl.String()}
-"""Lineage kept in silver: the landing batch a row came from."""
+"""Lineage kept in silver: the landing batch a row came from (``<feed>:<YYYY-MM-DD>:<digest>``,
+see ``lakehouse.ingest.reader``)."""
+
+
+def lineage_day(batch_id: pl.Expr | None = None) -> pl.Expr:
+    """The landing day named by a ``_batch_id`` (null where the lineage is not a landing batch)."""
+    expr = pl.col("_batch_id") if batch_id is None else batch_id
+    return expr.str.extract(r":(\d{4}-\d{2}-\d{2}):[0-9a-f]+$", 1).str.to_date("%Y-%m-%d")
 
 
 def bronze_spec(feed: LandingSource) -> TableSpec:
@@ -42,6 +68,19 @@ def bronze_spec(feed: LandingSource) -> TableSpec:
 
 
 @dataclass(frozen=True)
+class SilverRewrite:
+    """What a silver write of some landing days does: ``keys`` are rebuilt and become ``rows``
+    (keys without a row are deleted)."""
+
+    keys: pl.DataFrame
+    rows: pl.DataFrame
+
+    @property
+    def deleted(self) -> int:
+        return self.keys.height - self.rows.height
+
+
+@dataclass(frozen=True)
 class SilverFlow:
     """How one silver table is derived from one feed's bronze table."""
 
@@ -53,6 +92,10 @@ class SilverFlow:
     def bronze(self) -> str:
         return f"bronze.{self.feed.name}"
 
+    @property
+    def key(self) -> list[str]:
+        return list(self.silver.primary_key)
+
     def transform(self, bronze_rows: pl.DataFrame) -> pl.DataFrame:
         """One row per silver key (the latest), with derived columns, in the silver schema."""
         order = [c for c in (self.feed.timestamp_column,) if c is not None]
@@ -60,9 +103,38 @@ class SilverFlow:
             expr.alias(name) for name, expr in self.derived.items()
         )
         latest = rows.sort([*order, "_batch_date", "_row"]).unique(
-            subset=list(self.silver.primary_key), keep="last", maintain_order=True
+            subset=self.key, keep="last", maintain_order=True
         )
-        return latest.select(list(self.silver.schema)).sort(list(self.silver.primary_key))
+        return latest.select(list(self.silver.schema)).sort(self.key)
+
+    def rewrite(
+        self, bronze: pl.LazyFrame, silver: pl.LazyFrame | None, days: Sequence[date]
+    ) -> SilverRewrite:
+        """The silver keys that landing ``days`` touch and their rows rebuilt from all of
+        ``bronze`` (see the module docstring); ``silver`` is the current table, if written."""
+        delivered = bronze.filter(pl.col("_batch_date").is_in(list(days)))
+        keys = [self._keys(delivered)]
+        if silver is not None:
+            keys.append(silver.filter(lineage_day().is_in(list(days))).select(self.key))
+        touched = pl.concat(keys).unique().collect()
+        rows = self.transform(self._rows_of(bronze, touched))
+        return SilverRewrite(touched.sort(self.key), rows)
+
+    def _keys(self, bronze: pl.LazyFrame) -> pl.LazyFrame:
+        derived = [expr.alias(name) for name, expr in self.derived.items() if name in self.key]
+        return bronze.with_columns(derived).select(self.key)
+
+    def _rows_of(self, bronze: pl.LazyFrame, keys: pl.DataFrame) -> pl.DataFrame:
+        """Every bronze row of ``keys``, on any landing day."""
+        # Per-column IN-lists let the scan skip rows early; the join then matches exact keys.
+        stored = [c for c in self.key if c not in self.derived]
+        prefilter = [pl.col(c).is_in(keys[c].unique().implode()) for c in stored]
+        derived = [expr.alias(name) for name, expr in self.derived.items() if name in self.key]
+        candidates = bronze.filter(*prefilter) if prefilter else bronze
+        matched = candidates.with_columns(derived).join(
+            keys.lazy(), on=self.key, how="semi", maintain_order="left"
+        )
+        return matched.collect()
 
 
 def default_flow(feed: LandingSource, description: str | None = None) -> SilverFlow:

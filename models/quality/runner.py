@@ -1,22 +1,22 @@
 """Run a table's GX suite on a polars frame and collect per-expectation results.
 
-GX 1.x runs in an ephemeral context (nothing persisted but the Data Docs): a pandas data source
-with one whole-frame batch, the suite, a validation definition and a checkpoint whose
-``UpdateDataDocsAction`` renders GX's own Data Docs HTML into
-``{SCOREHOUSE_HOME}/gx/data_docs``. The ephemeral stores only hold this validation, so the
-site's ``index.html`` lists the latest validation; each validation page stays on disk under
-``validations/`` and its path is returned.
+GX 1.x runs in an ephemeral context (nothing persisted by GX): a pandas data source with one
+whole-frame batch, the suite and a validation definition. The evidence of every validation is
+kept by ``models.quality.pages`` under ``{SCOREHOUSE_HOME}/gx/data_docs``: a self-contained HTML
+page and a JSON result (GX's own result included) per validation, in a folder named by table,
+run id and validation id, and an index of all validations. Nothing is deleted when the next
+validation runs (GX's Data Docs site builder, fed from ephemeral stores, removed the pages of
+earlier runs), and no page loads anything from outside the folder.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,11 @@ import polars as pl
 import pyarrow as pa
 
 from lakehouse.config import scorehouse_home
+from models.quality.pages import store
 from models.quality.suites import CRITICAL, WARNING, TableSuite
 
 SAMPLE_ROWS = 5
-SITE_NAME = "scorehouse"
+SEVERITIES = (CRITICAL, WARNING)
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,17 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Every expectation outcome of one suite run, and the Data Docs page of the run."""
+    """Every expectation outcome of one suite run, and where its evidence is kept."""
 
     table: str
     rows: int
     outcomes: list[ExpectationOutcome]
     docs_page: Path | None
+    """The validation's HTML page (kept: no later validation removes it)."""
+    results_file: Path | None = None
+    """The validation's full JSON result, next to the page."""
+    docs_index: Path | None = None
+    """The index page listing every validation."""
 
     def of(self, severity: str) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if o.severity == severity]
@@ -71,7 +77,7 @@ class ValidationReport:
 
 
 def data_docs_dir() -> Path:
-    """Where GX Data Docs are written: ``{SCOREHOUSE_HOME}/gx/data_docs``."""
+    """Where validation pages and results are kept: ``{SCOREHOUSE_HOME}/gx/data_docs``."""
     return scorehouse_home() / "gx" / "data_docs"
 
 
@@ -105,14 +111,15 @@ def validate(
     parameters: Mapping[str, Any],
     *,
     docs_dir: Path | None = None,
+    run_id: str | None = None,
 ) -> ValidationReport:
-    """Run ``suite`` on ``frame`` with suite ``parameters``; write Data Docs under ``docs_dir``.
+    """Run ``suite`` on ``frame`` with suite ``parameters``; keep the page and result of this
+    validation under ``docs_dir`` (in a folder of ``run_id``, the Dagster run validating).
 
     Never raises for failing data: an expectation that errors (e.g. a missing column) is a
     failed outcome carrying the error message.
     """
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -120,19 +127,9 @@ def validate(
     )
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    docs_dir = docs_dir or data_docs_dir()
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    site = {
-        "class_name": "SiteBuilder",
-        "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(docs_dir),
-        },
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(),  # no temporary default site
-        data_docs_sites={SITE_NAME: site},
+        data_docs_sites={},  # evidence is kept by models.quality.pages, offline and per run
         analytics_enabled=False,  # no usage statistics sent from pipelines
         progress_bars=ProgressBarsConfig(globally=False),
     )
@@ -149,22 +146,28 @@ def validate(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.table, data=batch, suite=gx_suite)
     )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=suite.table,
-            validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="data_docs", site_names=[SITE_NAME])],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
-        )
-    )
     data = to_pandas(frame)
-    result = checkpoint.run(
-        batch_parameters={"dataframe": data}, expectation_parameters=dict(parameters)
+    validation = definition.run(
+        batch_parameters={"dataframe": data},
+        expectation_parameters=dict(parameters),
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
     )
-    [(identifier, validation)] = result.run_results.items()
     outcomes = [_outcome(r, data) for r in validation.results]
-    page = _docs_page(context, identifier)
-    return ValidationReport(suite.table, frame.height, outcomes, page)
+    stored = store(
+        docs_dir or data_docs_dir(),
+        {
+            "table": suite.table,
+            "run_id": run_id,
+            "rows": frame.height,
+            "passed": {s: all(o.success for o in outcomes if o.severity == s) for s in SEVERITIES},
+            "parameters": _plain(dict(parameters)),
+        },
+        [asdict(o) for o in outcomes],
+        _plain(validation.to_json_dict()),
+    )
+    return ValidationReport(
+        suite.table, frame.height, outcomes, stored.page, stored.result, stored.index
+    )
 
 
 def _outcome(result: Any, data: pd.DataFrame) -> ExpectationOutcome:
@@ -197,14 +200,6 @@ def _severity(config: Any) -> str:
     """GX's ``critical`` / ``warning`` of an expectation (``critical`` when unset)."""
     severity = getattr(config, "severity", None)
     return str(getattr(severity, "value", severity) or CRITICAL)
-
-
-def _docs_page(context: Any, identifier: Any) -> Path | None:
-    urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name=SITE_NAME)
-    url = urls[0].get("site_url") if urls else None
-    if not url:
-        return None
-    return Path(unquote(urlparse(url).path))
 
 
 def _plain(value: Any) -> Any:

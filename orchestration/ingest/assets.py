@@ -1,9 +1,11 @@
 """Ingest domain: landing files → ``bronze.*`` → ``silver.*``, one daily partition at a time.
 
 Bronze assets validate each landing file against its feed's contract and replace the days'
-partitions (idempotent: re-running a day never duplicates rows). Silver assets deduplicate the
-days' bronze rows and merge them on the table's primary key. One asset per table of a source
-system, shared by every use case built on it.
+partitions (idempotent: re-running a day never duplicates rows). Silver assets rebuild every key
+the days touch from all of bronze and replace those keys' rows in one commit, so a corrected
+re-delivery of a day (rows changed, added or removed) lands in silver exactly as in bronze
+(``lakehouse.ingest.tables``). One asset per table of a source system, shared by every use case
+built on it.
 """
 
 import polars as pl
@@ -69,14 +71,19 @@ def silver_asset(source: SourceSpec, flow: SilverFlow) -> AssetsDefinition:
     )
     def _silver(context: AssetExecutionContext, lakehouse: LakehouseResource) -> MaterializeResult:
         lake = lakehouse.get()
-        rows = 0
+        rows = deleted = 0
         for days in day_chunks(partition_days(context), DAYS_PER_COMMIT):
-            bronze = lake.read(flow.bronze, where=pl.col("_batch_date").is_in(days))
-            batch = flow.transform(bronze)
-            lake.merge(table, batch, commit=commit_info(context, days))
-            rows += batch.height
-            context.log.info(f"{table}: merged {batch.height} rows from {days[0]}..{days[-1]}")
-        return MaterializeResult(metadata={"rows_merged": rows, **table_metadata(lake, table)})
+            current = lake.scan(table) if lake.exists(table) else None
+            rewrite = flow.rewrite(lake.scan(flow.bronze), current, days)
+            lake.replace_keys(table, rewrite.rows, rewrite.keys, commit=commit_info(context, days))
+            rows, deleted = rows + rewrite.rows.height, deleted + rewrite.deleted
+            context.log.info(
+                f"{table}: {rewrite.keys.height} keys from {days[0]}..{days[-1]}: "
+                f"{rewrite.rows.height} rows written, {rewrite.deleted} deleted"
+            )
+        return MaterializeResult(
+            metadata={"rows_written": rows, "rows_deleted": deleted, **table_metadata(lake, table)}
+        )
 
     return _silver
 

@@ -4,7 +4,10 @@ Each validated table gets one multi-asset check running its suite once and repor
 checks: ``gx_critical`` (blocking: when a critical expectation fails, assets downstream of the
 table in the same run — training — do not run) and ``gx_warning`` (severity WARN, reported
 only). Metadata: every expectation's outcome (observed value, unexpected count and percent), the
-failures with a sample of bad rows, the table versions compared, and the Data Docs page.
+failures with a sample of bad rows, the table versions compared, and where the evidence is kept:
+``data_docs`` (this validation's HTML page), ``validation_results`` (its JSON result) and
+``data_docs_index`` (every validation). Each validation keeps its own files under its run id,
+so the links of earlier runs keep resolving (``models.quality.pages``).
 """
 
 from collections.abc import Callable, Iterator
@@ -79,8 +82,12 @@ def _metadata(report: ValidationReport, batch: ValidationInput, severity: str) -
     if batch.previous_version is not None:
         metadata["previous_version"] = batch.previous_version
         metadata["previous_rows"] = batch.previous_rows
-    if report.docs_page is not None:
-        metadata["data_docs"] = MetadataValue.path(str(report.docs_page))
+    links = {
+        "data_docs": report.docs_page,
+        "validation_results": report.results_file,
+        "data_docs_index": report.docs_index,
+    }
+    metadata |= {name: MetadataValue.path(str(p)) for name, p in links.items() if p is not None}
     return metadata
 
 
@@ -109,12 +116,10 @@ def gx_check(table: str, suite_of: Callable[[], TableSuite]) -> AssetChecksDefin
         context: AssetCheckExecutionContext, lakehouse: LakehouseResource
     ) -> Iterator[AssetCheckResult]:
         suite = suite_of()
+        run_id = context.op_execution_context.run_id
         try:
             batch = build_input(
-                lakehouse.get(),
-                suite,
-                run_id=context.op_execution_context.run_id,
-                partition_end=_partition_end(context),
+                lakehouse.get(), suite, run_id=run_id, partition_end=_partition_end(context)
             )
         except ValueError as exc:  # the table was never written: nothing can pass
             for severity, name in CHECKS.items():
@@ -126,7 +131,7 @@ def gx_check(table: str, suite_of: Callable[[], TableSuite]) -> AssetChecksDefin
                     metadata={"error": str(exc)},
                 )
             return
-        report = validate(suite, batch.frame, batch.parameters)
+        report = validate(suite, batch.frame, batch.parameters, run_id=run_id)
         for severity, name in CHECKS.items():
             failed = [o.expectation for o in report.of(severity) if not o.success]
             context.log.info(f"{table} {name}: {len(failed)} failed {failed[:10]}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from lakehouse.ingest.tables import SilverFlow
 from lakehouse.sources.contract import landing_path, list_landing_files
 from lakehouse.sources.saas.contract import SAAS_FEEDS
 from lakehouse.storage import Lakehouse
@@ -109,3 +111,102 @@ def test_bad_landing_file_fails_the_run_and_commits_nothing(built: tuple[Path, L
     assert lake.version("bronze.payments") == versions["bronze.payments"]
     assert lake.read("bronze.payments").equals(before)
     assert lake.version("silver.payments") == versions["silver.payments"]
+
+
+def test_future_dated_row_fails_the_run_and_commits_nothing(
+    built: tuple[Path, Lakehouse],
+) -> None:
+    tmp_path, lake = built
+    versions = {spec.name: lake.version(spec.name) for spec in lake.catalog}
+    path = landing_path(tmp_path / "landing", SAAS_FEEDS["tickets"], LAST)
+    tickets = pl.read_csv(path, infer_schema=False)
+    assert tickets.height
+    future = tickets.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("2031-01-01T00:00:00Z"))
+        .otherwise(pl.col("updated_at"))
+        .alias("updated_at")
+    )
+    future.write_csv(path)
+    result = _run(tmp_path, LAST, assets=SOURCE_ASSETS)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.cause.message
+    assert "tickets/date=" in message and "column 'updated_at': 1 rows at or after" in message
+    assert f"(rule: not after delivery day {LAST} + 1 day" in message
+    for table in ("bronze.tickets", "silver.tickets"):  # other feeds' assets still run
+        assert lake.version(table) == versions[table]
+
+
+def _reference(flow: SilverFlow, bronze: pl.DataFrame) -> pl.DataFrame:
+    """Brute-force silver: all bronze rows, the latest per key (timestamp, then landing day)."""
+    order = [c for c in (flow.feed.timestamp_column, "_batch_date") if c is not None]
+    rows = bronze.with_columns(expr.alias(name) for name, expr in flow.derived.items())
+    key = list(flow.silver.primary_key)
+    return rows.sort(order).group_by(key).last().select(list(flow.silver.schema)).sort(key)
+
+
+def _rewrite_csv(path: Path, edit: Callable[[pl.DataFrame], pl.DataFrame]) -> None:
+    edit(pl.read_csv(path, infer_schema=False)).write_csv(path)
+
+
+def test_corrected_redelivery_replaces_the_days_contribution_in_silver(tmp_path: Path) -> None:
+    days = [FIRST + timedelta(days=i) for i in range(3)]
+    assert run_days(tmp_path, 3, customers=800, seed=3).success
+    landing = tmp_path / "landing"
+    lake = project_lakehouse(tmp_path / "lake")
+
+    # Day 2 again: one ticket resolved that day (opened earlier) and one opened that day are
+    # withdrawn, one ticket's severity and one profile's seats are corrected.
+    day2 = landing_path(landing, SAAS_FEEDS["tickets"], days[1])
+    tickets = pl.read_csv(day2, infer_schema=False)
+    resolved = tickets.filter(
+        (pl.col("status") == "resolved") & (pl.col("opened_at") < days[1].isoformat())
+    )["ticket_id"]
+    opened = tickets.filter(
+        (pl.col("status") == "open") & ~pl.col("ticket_id").is_in(resolved.implode())
+    )["ticket_id"]
+    assert len(resolved) and len(opened) >= 2, "the world must have tickets of both kinds"
+    fallback, withdrawn, corrected = resolved[0], opened[0], opened[1]
+    _rewrite_csv(
+        day2,
+        lambda f: f.filter(~pl.col("ticket_id").is_in([fallback, withdrawn])).with_columns(
+            pl.when(pl.col("ticket_id") == corrected)
+            .then(pl.lit("urgent"))
+            .otherwise(pl.col("severity"))
+            .alias("severity")
+        ),
+    )
+    profiles = landing_path(landing, SAAS_FEEDS["customers"], days[1])
+    later = pl.read_csv(landing_path(landing, SAAS_FEEDS["customers"], days[2]), infer_schema=False)
+    changed = (
+        pl.read_csv(profiles, infer_schema=False)
+        .filter(~pl.col("customer_id").is_in(later["customer_id"].implode()))["customer_id"]
+        .last()
+    )
+    _rewrite_csv(
+        profiles,
+        lambda f: f.with_columns(
+            pl.when(pl.col("customer_id") == changed)
+            .then(pl.lit("4321"))
+            .otherwise(pl.col("seats"))
+            .alias("seats")
+        ),
+    )
+    assert run_days(tmp_path, 2, first=days[1], assets=SOURCE_ASSETS).success
+
+    for flow in churn().source.tables.flows.values():
+        expected = _reference(flow, lake.read(flow.bronze))
+        silver = lake.read(flow.silver.name).sort(list(flow.silver.primary_key))
+        assert silver.equals(expected), flow.silver.name
+    tickets = {row["ticket_id"]: row for row in lake.read("silver.tickets").to_dicts()}
+    assert withdrawn not in tickets
+    assert tickets[fallback]["status"] == "open"  # back to its row of the day it was opened
+    assert tickets[corrected]["severity"] == "urgent"
+    customers = lake.read("silver.customers").filter(pl.col("customer_id") == changed)
+    assert (
+        customers["seats"].to_list() == [4321]
+        or lake.read("bronze.customers")
+        .filter((pl.col("customer_id") == changed) & (pl.col("_batch_date") > days[1]))
+        .height
+    )

@@ -36,6 +36,14 @@ SEVERITIES = ("low", "medium", "high", "urgent")
 TICKET_CATEGORIES = ("billing", "bug", "how_to", "integration", "performance", "account")
 TICKET_STATUSES = ("open", "resolved")
 
+# Upper bounds no customer of this business reaches (docs/simulator.md, "Value bounds"): far
+# above the simulated world, far below an overflow or a unit error (cents for currency, ms for h).
+MAX_SEATS = 100_000
+MAX_MONTHLY_AMOUNT = 10_000_000.0  # currency per month: 100k seats x 100 per seat
+MAX_DAILY_MINUTES = MAX_SEATS * 24 * 60.0  # every seat active all day
+MAX_DUNNING_ATTEMPTS = 4  # the first charge plus retries 3, 7 and 14 days after the invoice
+MAX_RESOLUTION_HOURS = 10 * 365 * 24.0
+
 SAAS_FEEDS: dict[str, LandingSource] = {
     source.name: source
     for source in (
@@ -67,6 +75,11 @@ SAAS_FEEDS: dict[str, LandingSource] = {
                 "industry": INDUSTRIES,
                 "acquisition_channel": CHANNELS,
             },
+            bounds={
+                "seats": (1, MAX_SEATS),
+                "monthly_price": (0, MAX_MONTHLY_AMOUNT),
+                "discount_pct": (0, 100),
+            },
         ),
         LandingSource(
             name="subscription_events",
@@ -89,6 +102,7 @@ SAAS_FEEDS: dict[str, LandingSource] = {
             ),
             nullable=frozenset({"cancel_reason"}),
             categories={"event_type": EVENT_TYPES, "plan": PLANS, "cancel_reason": CANCEL_REASONS},
+            bounds={"seats": (1, MAX_SEATS), "monthly_price": (0, MAX_MONTHLY_AMOUNT)},
         ),
         LandingSource(
             name="usage",
@@ -108,6 +122,13 @@ SAAS_FEEDS: dict[str, LandingSource] = {
                 "Daily product usage, one row per subscribed customer with at least one active "
                 "user that day; a missing row means zero usage."
             ),
+            bounds={
+                "active_users": (1, MAX_SEATS),
+                "sessions": (0, 100 * MAX_SEATS),
+                "events": (0, 10_000 * MAX_SEATS),
+                "minutes": (0, MAX_DAILY_MINUTES),
+                "features_used": (0, 1_000),
+            },
         ),
         LandingSource(
             name="invoices",
@@ -129,6 +150,8 @@ SAAS_FEEDS: dict[str, LandingSource] = {
                 "month's length). amount is net of discount; discount is the currency amount."
             ),
             categories={"plan": PLANS},
+            bounds={"amount": (0, MAX_MONTHLY_AMOUNT), "discount": (0, MAX_MONTHLY_AMOUNT)},
+            future_columns=frozenset({"period_end"}),
         ),
         LandingSource(
             name="payments",
@@ -151,6 +174,7 @@ SAAS_FEEDS: dict[str, LandingSource] = {
             ),
             nullable=frozenset({"failure_reason"}),
             categories={"status": PAYMENT_STATUSES, "failure_reason": FAILURE_REASONS},
+            bounds={"amount": (0, MAX_MONTHLY_AMOUNT), "attempt": (1, MAX_DUNNING_ATTEMPTS)},
         ),
         LandingSource(
             name="tickets",
@@ -180,6 +204,7 @@ SAAS_FEEDS: dict[str, LandingSource] = {
                 "category": TICKET_CATEGORIES,
                 "status": TICKET_STATUSES,
             },
+            bounds={"resolution_hours": (0, MAX_RESOLUTION_HOURS), "csat": (1, 5)},
         ),
     )
 }

@@ -61,3 +61,53 @@ def write(landing: Path, source: str, frame: pl.DataFrame, day: date = DAY) -> P
     else:
         as_text(frame).write_ndjson(path)
     return path
+
+
+def customer_rows(n: int = 3) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in range(n)],
+            "signup_date": [date(2024, 6, 1)] * n,
+            "plan": ["growth"] * n,
+            "seats": [9] * n,
+            "region": ["NA"] * n,
+            "industry": ["retail"] * n,
+            "acquisition_channel": ["organic"] * n,
+            "monthly_price": [225.0] * n,
+            "discount_pct": [0.0] * n,
+            "updated_at": [datetime(2025, 3, 1, 8, i, tzinfo=UTC) for i in range(n)],
+        },
+        schema=SAAS_FEEDS["customers"].schema,
+    )
+
+
+def ticket_rows(n: int = 2) -> pl.DataFrame:
+    opened = [datetime(2025, 3, 1, 7, i, tzinfo=UTC) for i in range(n)]
+    return pl.DataFrame(
+        {
+            "ticket_id": [f"TKT-20250301-{i:06d}" for i in range(n)],
+            "customer_id": [f"C{i:07d}" for i in range(n)],
+            "opened_at": opened,
+            "updated_at": opened,
+            "severity": ["low"] * n,
+            "category": ["bug"] * n,
+            "status": ["open"] * n,
+            "resolved_at": [None] * n,
+            "resolution_hours": [None] * n,
+            "csat": [None] * n,
+        },
+        schema=SAAS_FEEDS["tickets"].schema,
+    )
+
+
+def write_text(landing: Path, source: str, text: str | bytes, day: date = DAY) -> Path:
+    """Write raw file content as the source's landing file for ``day``."""
+    path = landing_path(landing, SAAS_FEEDS[source], day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def csv_text(frame: pl.DataFrame) -> str:
+    """The frame as the CSV a source would write (contract text formats)."""
+    return as_text(frame).write_csv()

@@ -56,3 +56,27 @@ def test_silver_checks_pass_on_simulated_days_and_compare_versions(tmp_path: Pat
     assert all(e.passed for k, e in later.items() if k.endswith("gx_critical"))
     usage = later["silver/usage_daily:gx_critical"].metadata
     assert usage["previous_version"].value == usage["table_version"].value - 1
+
+
+def test_check_links_of_every_run_keep_resolving(tmp_path: Path) -> None:
+    first = WORLD.start_date
+    runs = [
+        _ingest(tmp_path, first, first + timedelta(days=1)),
+        _ingest(tmp_path, first + timedelta(days=2), first + timedelta(days=3)),
+    ]
+    evaluations = [e for checks in runs for e in checks.values()]
+    links = [
+        Path(e.metadata[name].value)
+        for e in evaluations
+        for name in ("data_docs", "validation_results", "data_docs_index")
+    ]
+    assert len(links) == 3 * 16 and all(path.is_file() for path in links)
+    docs = [Path(e.metadata["data_docs"].value) for e in evaluations]
+    assert len(set(docs)) == 8  # 4 tables x 2 runs; critical and warning share a validation
+    assert len({path.parent.parent.name for path in docs}) == 2  # a folder per Dagster run
+    [index_page] = {Path(e.metadata["data_docs_index"].value) for e in evaluations}
+    index = index_page.read_text()
+    for page in docs:
+        assert page.relative_to(index_page.parent).as_posix() in index
+        assert "http" not in page.read_text()
+    assert "http" not in index
