@@ -10,24 +10,35 @@ written atomically, so a bad file lands nowhere.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from lakehouse.ingest.reader import read_landing
-from lakehouse.sources.contract import LandingSource, landing_path
+from lakehouse.ingest.reader import LandingFileError, read_landing
+from lakehouse.sources.contract import LandingSource, file_format_of, landing_path
 from lakehouse.sources.writer import write_frame
+
+
+def read_data_file(path: Path, feed: LandingSource, day: date) -> pl.DataFrame:
+    """``path`` (any name, outside the landing folder) validated as ``feed``'s delivery of ``day``.
+
+    Raises ``LandingFileError`` naming ``path`` itself, the column, the rule and the row count.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such data file")
+    fmt = file_format_of(path)
+    if fmt != feed.file_format:
+        raise LandingFileError(
+            path, [f"feed {feed.name} is declared {feed.file_format!r} (rule: feed format)"]
+        )
+    return read_landing(path, feed, day)
 
 
 def land_snapshot(landing_dir: Path, feed: LandingSource, path: Path, day: date) -> Path:
     """Validate ``path`` against ``feed`` and copy it as the delivery of ``day``."""
     target = landing_path(landing_dir, feed, day)
-    with tempfile.TemporaryDirectory() as scratch:
-        staged = Path(scratch) / target.name
-        shutil.copyfile(path, staged)
-        read_landing(staged, feed)  # raises LandingFileError naming the rule
+    read_data_file(path, feed, day)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(path, temporary)
@@ -39,10 +50,8 @@ def land_events(landing_dir: Path, feed: LandingSource, path: Path) -> list[Path
     """Validate ``path`` against ``feed`` and land it as one file per day of its timestamp."""
     if feed.timestamp_column is None:
         raise ValueError(f"feed {feed.name} has no timestamp column to split deliveries by")
-    with tempfile.TemporaryDirectory() as scratch:
-        staged = Path(scratch) / f"part-00000.{feed.file_format}"
-        shutil.copyfile(path, staged)
-        frame = read_landing(staged, feed)
+    # No event may lie in the future (the per-day files then hold only their day's events).
+    frame = read_data_file(path, feed, date.today())
     column = pl.col(feed.timestamp_column)
     day = (
         column.dt.date() if isinstance(frame.schema[feed.timestamp_column], pl.Datetime) else column

@@ -8,14 +8,13 @@ the rule.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 
 from lakehouse.features.snapshot import ColumnLabel
-from lakehouse.ingest.reader import read_landing
+from lakehouse.ingest.land import read_data_file
 from models.usecase.load import SpecError
 from models.usecase.spec import UseCase
 
@@ -29,12 +28,7 @@ def check_data(use_case: UseCase, path: Path, feed: str | None = None) -> int:
             raise SpecError(spec_path, "source.feeds", f"name the feed of {path.name}")
         feed = next(iter(feeds))
     contract = feeds[feed]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such data file")
-    with tempfile.TemporaryDirectory() as scratch:
-        staged = Path(scratch) / f"part-00000.{contract.file_format}"
-        shutil.copyfile(path, staged)
-        frame = read_landing(staged, contract)
+    frame = read_data_file(path, contract, date.today())  # nothing dated in the future
     builder = use_case.label.builder
     if isinstance(builder, ColumnLabel) and builder.feed.name == feed:
         _check_target(use_case, frame, builder, path)

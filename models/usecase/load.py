@@ -231,6 +231,7 @@ def _feed(fields: _Fields, name: str) -> LandingSource:
     categories_raw = fields.sub("categories")
     categories = {c: tuple(categories_raw.names(c)) for c in list(categories_raw.raw)}
     categories_raw.done()
+    bounds = _bounds(fields.sub("bounds"), columns)
     with fields.reading(None):  # the contract's own rules name the column
         feed = LandingSource(
             name=name,
@@ -241,9 +242,40 @@ def _feed(fields: _Fields, name: str) -> LandingSource:
             description=fields.text("description", f"{name} feed."),
             nullable=frozenset(fields.names("nullable")),
             categories=categories,
+            bounds=bounds,
+            non_finite=frozenset(fields.names("non_finite")),
+            future_columns=frozenset(fields.names("future_columns")),
         )
     fields.done()
     return feed
+
+
+def _bounds(
+    fields: _Fields, columns: Mapping[str, pl.DataType]
+) -> dict[str, tuple[float | None, float | None]]:
+    """Declared ``column: [low, high]`` bounds; other numeric columns of your feeds are open.
+
+    (The built-in contracts default to ``>= 0``; your data may hold refunds or temperatures, so
+    nothing is assumed: ``scorehouse init`` writes ``[0, null]`` where the sample is never
+    negative.)
+    """
+    bounds: dict[str, tuple[float | None, float | None]] = {
+        c: (None, None) for c, dtype in columns.items() if dtype.is_numeric()
+    }
+    for column, value in fields.raw.items():
+        fields.get(column)
+        if column not in bounds:
+            raise fields.error(column, "is not a numeric column of the feed")
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(
+                v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value
+            )
+        ):
+            raise fields.error(column, f"must be [low, high] (null: open), got {value!r}")
+        bounds[column] = (value[0], value[1])
+    return bounds
 
 
 def _dtype(fields: _Fields, key: str, value: object) -> pl.DataType:

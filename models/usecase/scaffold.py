@@ -50,6 +50,8 @@ class Columns:
     positive: Any = None
     entity: str | None = None
     """Events: the entity the events belong to (snapshot: the key itself)."""
+    non_negative: tuple[str, ...] = ()
+    """Numeric columns never negative in the sample (their spec bounds become ``[0, null]``)."""
 
 
 def read_sample(path: Path) -> pl.DataFrame:
@@ -126,7 +128,12 @@ def infer_columns(
             )
         categories[name] = values
     positive = _positive(frame, target) if target else None
-    return Columns(types, key, target, timestamp, categories, positive, entity)
+    non_negative = tuple(
+        c
+        for c, t in types.items()
+        if t in ("Int64", "Float64") and c != target and (frame[c].min() or 0) >= 0  # type: ignore[operator]
+    )
+    return Columns(types, key, target, timestamp, categories, positive, entity, non_negative)
 
 
 def _first(frame: pl.DataFrame, test: Any) -> str | None:
@@ -160,6 +167,8 @@ def scaffold(name: str, kind: Kind, columns: Columns, *, start_date: date) -> di
     nullable = [c for c in columns.types if c not in (columns.key, columns.target)]
     if columns.categories:
         feed_spec["categories"] = columns.categories
+    if columns.non_negative:
+        feed_spec["bounds"] = {c: [0, None] for c in columns.non_negative}
     if kind == "events":
         assert columns.entity is not None
         return _events_spec(name, feed, feed_spec, columns, start_date, columns.entity)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakehouse.ingest.reader import LandingFileError
 from models.usecase import SpecError, load_spec, load_use_cases
 from models.usecase.data import check_data
 from models.usecase.registry import BUILTIN_DIR, home_dir
@@ -124,3 +125,30 @@ def test_a_snapshot_whose_target_is_missing_or_constant(
     assert "missing columns ['churn']" in capsys.readouterr().err
     assert not (scorehouse_home / "lakehouse").exists()  # nothing written
     assert not (scorehouse_home / "landing").exists()
+
+
+def test_own_feeds_bound_only_what_the_spec_declares(tmp_path: Path, scorehouse_home: Path) -> None:
+    """Your numbers may be negative (refunds, balances) unless the spec says otherwise; init
+    declares ``[0, null]`` for columns the sample never has negative, and the rule holds."""
+    data = telco_snapshot(tmp_path / "telco.csv", rows=300)
+    assert main(["init", "telco", "--kind", "snapshot", "--data", str(data)]) == 0
+    spec_file = home_dir() / "telco.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    feed = spec["source"]["feeds"]["telco_records"]
+    assert feed["bounds"] == {
+        c: [0, None] for c in ("tenure_months", "monthly_charges", "support_calls")
+    }
+    lines = data.read_text().splitlines()
+    negative = tmp_path / "negative.csv"
+    first = lines[1].split(",")
+    first[2] = "-5.0"  # monthly_charges
+    negative.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]))
+    with pytest.raises(
+        LandingFileError, match=r"negative.csv rejected: column .monthly_charges.: 1 negative rows"
+    ):
+        check_data(load_use_cases()["telco"], negative)
+    del feed["bounds"]["monthly_charges"]
+    _write(spec_file, spec)
+    assert check_data(load_use_cases()["telco"], negative) == 300
+    feed["bounds"] = {"contract": [0, 1]}
+    _refused(tmp_path, spec, "source.feeds.telco_records.bounds.contract", "not a numeric column")
