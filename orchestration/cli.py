@@ -220,6 +220,7 @@ def _check(args: argparse.Namespace) -> int:
 def _land(args: argparse.Namespace) -> int:
     from lakehouse import config as lake_config
     from lakehouse.ingest.land import land_events, land_snapshot
+    from orchestration.settings import first_day
 
     use_case = load_use_cases()[args.name]
     feeds = use_case.source.tables.feeds
@@ -227,18 +228,27 @@ def _land(args: argparse.Namespace) -> int:
         raise ValueError(f"name the feed with --feed (one of {sorted(feeds)})")
     feed = feeds[args.feed] if args.feed else next(iter(feeds.values()))
     landing = lake_config.landing_dir()
+    start = first_day(use_case.source)
     if feed.timestamp_column is None:
         day = args.date or date.today()
+        if day < start:
+            raise ValueError(
+                f"delivery day {day} is before the first daily partition {start} of source "
+                f"{use_case.source.name!r}: no job could ingest it; set SCOREHOUSE_START_DATE "
+                "(or the spec's source.start_date) to that day or earlier"
+            )
         path = land_snapshot(landing, feed, args.file, day)
         print(f"landed {args.file} as {path} (delivery of {day})")
     else:
-        paths = land_events(landing, feed, args.file)
+        paths = land_events(landing, feed, args.file, earliest=start)
         first, last = paths[0].parent.name, paths[-1].parent.name
         print(f"landed {args.file} as {len(paths)} daily files ({first} … {last})")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lakehouse import config as lake_config
+    from orchestration.partitions import check_days
     from orchestration.runs import partition_range, run_job
 
     use_case = load_use_cases()[args.name]
@@ -249,6 +259,7 @@ def _run(args: argparse.Namespace) -> int:
         last = args.last or args.date or first
         if first is None or last is None:
             raise ValueError(f"job {args.job} is daily: pass --date D or --from D --to D")
+        check_days(use_case.source, first, last, lake_config.landing_dir())
         tags = partition_range(first, last)
     run_job(f"{use_case.name}_{args.job}", tags)
     return 0

@@ -41,11 +41,22 @@ def run_demo(scored_days: int = 7) -> None:
         f"({first}..{last}), seed {WORLD.seed}; home {config.scorehouse_home()}",
         flush=True,
     )
+    _claim_landing(last)
     instance = DagsterInstance.get()
     run_job(instance, "ingest_and_features", partition_range(first, history_end))
     run_job(instance, "weekly_retrain", {})
     run_job(instance, "daily_pipeline", partition_range(history_end + timedelta(days=1), last))
     close_the_loop(instance, history_end + timedelta(days=1), last)
+
+
+def _claim_landing(last: date) -> None:
+    """Refuse up front a home whose landing folder holds your files or another world."""
+    from lakehouse.sources.claim import claim_landing
+    from lakehouse.sources.saas.contract import SAAS_FEEDS
+    from orchestration.resources import LandingResource, SimulatorResource
+
+    world = SimulatorResource().config(last).identity()
+    claim_landing(LandingResource().get(), "saas", SAAS_FEEDS, world)
 
 
 def close_the_loop(instance: DagsterInstance, first: date, last: date) -> None:

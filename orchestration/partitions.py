@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 from dagster import AssetExecutionContext, DailyPartitionsDefinition
 
 from lakehouse.commit import CommitInfo
+from lakehouse.sources.contract import delivered_days
 from models.usecase.spec import SourceSpec
 from orchestration.settings import WORLD, first_day
 
@@ -33,6 +35,29 @@ def source_partitions(source: SourceSpec) -> DailyPartitionsDefinition:
     if source.simulator is not None and WORLD.simulate:
         return _daily(WORLD.start_date, WORLD.end_date)
     return _daily(first_day(source), None)
+
+
+def check_days(source: SourceSpec, first: date, last: date, landing_dir: Path) -> None:
+    """Refuse, saying what to set, days outside ``source``'s daily partitions."""
+    partitions = source_partitions(source)
+    start = date.fromisoformat(partitions.start.strftime("%Y-%m-%d"))
+    if first > last:
+        raise ValueError(f"--from {first} is after --to {last}")
+    if first < start:
+        delivered = [d for feed in source.tables.feeds for d in delivered_days(landing_dir, feed)]
+        found = f"; the earliest landing day found is {min(delivered)}" if delivered else ""
+        raise ValueError(
+            f"day {first} is before the first daily partition {start} of source "
+            f"{source.name!r}{found}: set SCOREHOUSE_START_DATE (or the spec's "
+            "source.start_date) to that day or earlier"
+        )
+    keys = partitions.get_partition_keys()
+    end = date.fromisoformat(keys[-1]) if keys else start
+    if last > end:
+        what = "the simulated world's last day" if source.simulator and WORLD.simulate else "today"
+        raise ValueError(
+            f"day {last} is after the last daily partition {end} of source {source.name!r} ({what})"
+        )
 
 
 def partition_days(context: AssetExecutionContext) -> list[date]:

@@ -10,6 +10,7 @@ from feast import FeatureStore
 
 from feature_repo.config import apply, feature_store
 from lakehouse import config
+from lakehouse.sources.claim import recorded_world
 from lakehouse.sources.saas import DriftInjection, SimulationConfig
 from lakehouse.storage import Lakehouse
 from models.lifecycle.registry import ModelRegistry
@@ -84,9 +85,18 @@ class SimulatorResource(ConfigurableResource):
     usage_shift: float = WORLD.usage_shift
     price_change: float = WORLD.price_change
 
-    def config(self, last_day: date) -> SimulationConfig:
-        """The world's configuration, simulated at least up to ``last_day``."""
+    def config(self, last_day: date, landing_dir: Path | None = None) -> SimulationConfig:
+        """The world's configuration, simulated at least up to ``last_day``.
+
+        When ``landing_dir`` already holds a recorded world (``lakehouse.sources.claim``), that
+        world is the configuration: a re-run of any job, with or without the demo's settings in
+        its environment, simulates exactly the world the folder holds.
+        """
         days = max(self.days, (last_day - WORLD.start_date).days + 1)
+        recorded = recorded_world(landing_dir, "saas") if landing_dir is not None else None
+        if recorded is not None:
+            start = date.fromisoformat(recorded["start_date"])
+            return SimulationConfig.from_identity(recorded, max(days, (last_day - start).days + 1))
         drift = []
         if self.drift_day is not None:
             start = WORLD.start_date + timedelta(days=self.drift_day)

@@ -112,7 +112,8 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
             "champion → online predictions → monitoring (drift, diagnosis, performance, report).",
         ),
         "weekly_retrain": (
-            [*built, *trained],
+            # The registry first: on a fresh home the training set needs its feature service.
+            [REGISTRY_KEY, *built, *trained],
             "Rebuild the training set, validate it (blocking GX check), train and register a "
             "challenger, evaluate it against the champion and decide the promotion.",
         ),

@@ -46,8 +46,14 @@ def land_snapshot(landing_dir: Path, feed: LandingSource, path: Path, day: date)
     return target
 
 
-def land_events(landing_dir: Path, feed: LandingSource, path: Path) -> list[Path]:
-    """Validate ``path`` against ``feed`` and land it as one file per day of its timestamp."""
+def land_events(
+    landing_dir: Path, feed: LandingSource, path: Path, *, earliest: date | None = None
+) -> list[Path]:
+    """Validate ``path`` against ``feed`` and land it as one file per day of its timestamp.
+
+    ``earliest``: the first day anything can ingest; events before it are refused (with the
+    day found) rather than landed where no job would read them.
+    """
     if feed.timestamp_column is None:
         raise ValueError(f"feed {feed.name} has no timestamp column to split deliveries by")
     # No event may lie in the future (the per-day files then hold only their day's events).
@@ -61,6 +67,11 @@ def land_events(landing_dir: Path, feed: LandingSource, path: Path) -> list[Path
     if first is None or last is None:
         raise ValueError(f"{path}: no events to land")
     assert isinstance(first, date) and isinstance(last, date)
+    if earliest is not None and first < earliest:
+        raise ValueError(
+            f"{path}: events start on {first}, before the first daily partition {earliest}: "
+            "set SCOREHOUSE_START_DATE (or the spec's source.start_date) to that day or earlier"
+        )
     written = []
     current = first
     while current <= last:

@@ -44,8 +44,12 @@ PERFORMANCE_COLUMNS = [
 DIAGNOSIS_COLUMNS = ["check", "subject", "status", "detail"]
 
 
-def report_folder(use_case: str) -> Path:
-    folder = scorehouse_home() / "reports" / "monitoring" / use_case
+def report_folder(use_case: str, as_of: date, run_id: str) -> Path:
+    """``reports/monitoring/<use case>/<as_of>/<run id>/``: one folder per run, so a re-run of a
+    day never rewrites the report an earlier verdict row links to."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise ValueError(f"run id {run_id!r} cannot name a report folder")
+    folder = scorehouse_home() / "reports" / "monitoring" / use_case / str(as_of) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -125,23 +129,25 @@ class MonitoringReport:
         return "\n\n".join(sections) + "\n"
 
 
-def write_plots(use_case: str, as_of: date, plots: dict[str, bytes]) -> dict[str, Path]:
-    """Write PNGs (name → bytes) as ``<as_of>-<name>.png`` in the report folder."""
-    paths = {name: report_folder(use_case) / f"{as_of}-{name}.png" for name in plots}
+def write_plots(
+    use_case: str, as_of: date, run_id: str, plots: dict[str, bytes]
+) -> dict[str, Path]:
+    """Write PNGs (name → bytes) as ``<name>.png`` in the run's report folder."""
+    folder = report_folder(use_case, as_of, run_id)
+    paths = {name: folder / f"{name}.png" for name in plots}
     for name, png in plots.items():
         paths[name].write_bytes(png)
     return paths
 
 
-def write_report(use_case: str, report: MonitoringReport, plots: dict[str, bytes]) -> Path:
-    """Write ``plots`` and the markdown, which links every ``<as_of>-*.png`` of the folder
-    (the score plot is written earlier, by the drift step); return the report's path."""
-    write_plots(use_case, report.as_of, plots)
-    folder = report_folder(use_case)
-    images = {
-        p.stem.removeprefix(f"{report.as_of}-"): p.name
-        for p in sorted(folder.glob(f"{report.as_of}-*.png"))
-    }
-    path = folder / f"{report.as_of}.md"
+def write_report(
+    use_case: str, report: MonitoringReport, run_id: str, plots: dict[str, bytes]
+) -> Path:
+    """Write ``plots`` and ``report.md``, which links every PNG of the run's folder (the score
+    plot is written earlier in the same run, by the drift step); return the report's path."""
+    write_plots(use_case, report.as_of, run_id, plots)
+    folder = report_folder(use_case, report.as_of, run_id)
+    images = {p.stem: p.name for p in sorted(folder.glob("*.png"))}
+    path = folder / "report.md"
     path.write_text(report.markdown(images))
     return path

@@ -16,6 +16,8 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from feast import FeatureStore
+from feast.errors import FeatureServiceNotFoundException
 
 from lakehouse.commit import CommitInfo
 from lakehouse.features.training_set import build_training_set, default_first_as_of
@@ -107,6 +109,22 @@ def feast_online_store(use_case: UseCase) -> AssetsDefinition:
     return _online
 
 
+def _require_service(store: FeatureStore, service: str) -> None:
+    """Fail with what to do when ``feast apply`` has not registered the service yet."""
+    try:
+        store.get_feature_service(service)
+    except FeatureServiceNotFoundException:
+        raise FeatureServiceNotFoundError(
+            f"feature service {service!r} is not in the Feast registry yet: materialize the "
+            f"{REGISTRY_KEY.to_user_string()} asset first (it is part of the training jobs, "
+            "e.g. `scorehouse run <use case> weekly_retrain`)"
+        ) from None
+
+
+class FeatureServiceNotFoundError(RuntimeError):
+    """The training set's feature service is not registered; the message says which asset to run."""
+
+
 def training_set_key(use_case: UseCase) -> AssetKey:
     return table_key(use_case.tables.training_set)
 
@@ -135,9 +153,11 @@ def training_set(use_case: UseCase) -> AssetsDefinition:
     ) -> MaterializeResult:
         settings = to_dataclass(config, type(use_case.training))
         lake = lakehouse.get()
+        store = feature_store.get()
+        _require_service(store, use_case.features.service)
         built = build_training_set(
             lake,
-            feature_store.get(),
+            store,
             labels=definition,
             spec=use_case.table_spec(table),
             feature_service=use_case.features.service,

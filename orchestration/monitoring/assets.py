@@ -104,7 +104,7 @@ def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
             result = drift_and_diagnosis(lake, registry, use_case, day, settings, cache)
             _replace_day(lake, tables.feature_drift, day, result.drift, context)
             _replace_day(lake, tables.diagnosis, day, result.diagnosis, context)
-            plots = write_plots(use_case.name, day, result.plots(settings))
+            plots = write_plots(use_case.name, day, context.run_id, result.plots(settings))
         return MaterializeResult(
             metadata={
                 "alerts": result.drift.filter(pl.col("status") == "alert").height,
@@ -203,10 +203,21 @@ def _report_day(
         .tail(REPORT_VINTAGES)
     )
     found = build_report(day, drift, diagnosis, performance_rows, settings, use_case.name)
-    path = write_report(use_case.name, found, {})
-    verdict_row = pl.DataFrame(
+    path = write_report(use_case.name, found, context.run_id, {})
+    row = _stamp(verdict_row(found, path), context)
+    lake.append(tables.verdicts, row, commit=commit_info(context, [day]))
+    return found, path
+
+
+def verdict_row(found: MonitoringReport, path: Path) -> pl.DataFrame:
+    """The ``monitoring.<uc>_verdicts`` row of a report (without the run stamp).
+
+    The list columns are typed explicitly: on a quiet day no trigger fires, and an empty Python
+    list would otherwise become ``List(Null)``, which the table's schema refuses.
+    """
+    return pl.DataFrame(
         {
-            "as_of_date": [day],
+            "as_of_date": [found.as_of],
             "verdict": [found.verdict],
             "retrain_recommended": [found.assessment.retrain],
             "reasons": pl.Series([found.assessment.reasons], dtype=pl.List(pl.String())),
@@ -214,5 +225,3 @@ def _report_day(
             "report_path": [str(path)],
         }
     )
-    lake.append(tables.verdicts, _stamp(verdict_row, context), commit=commit_info(context, [day]))
-    return found, path

@@ -34,7 +34,7 @@ def simulated_landing(source: SourceSpec) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = partition_days(context)
         first, last = days[0], days[-1]
-        cfg = simulator.config(last)
+        cfg = simulator.config(last, landing.get())  # the recorded world, if there is one
         result = simulate(
             cfg,
             landing.get(),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from lakehouse.sources.contract import FILE_FORMATS, FileFormat
 from lakehouse.sources.saas.contract import CHANNELS, INDUSTRIES, PLANS, REGIONS, SAAS_FEEDS
@@ -96,3 +96,48 @@ class SimulationConfig:
     def end_date(self) -> date:
         """Last simulated date (inclusive)."""
         return self.date_of(self.days - 1)
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the world, JSON-ready; ``days`` is not part of it (the files of a
+        day are the same whatever range is simulated)."""
+        return {
+            "customers": self.customers,
+            "start_date": self.start_date.isoformat(),
+            "seed": self.seed,
+            "drift": [
+                {
+                    "kind": d.kind,
+                    "start": d.start.isoformat(),
+                    "magnitude": d.magnitude,
+                    "segment": dict(d.segment) if d.segment else None,
+                }
+                for d in self.drift
+            ],
+            "formats": dict(sorted((self.formats or {}).items())),
+            "signup_rate": self.signup_rate,
+            "hazard": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.hazard).items()
+            },
+        }
+
+    @classmethod
+    def from_identity(cls, identity: Mapping[str, Any], days: int) -> SimulationConfig:
+        """The config of a recorded world (``identity``), simulated for ``days`` days."""
+        hazard: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in identity["hazard"].items()
+        }
+        return cls(
+            customers=identity["customers"],
+            start_date=date.fromisoformat(identity["start_date"]),
+            days=days,
+            seed=identity["seed"],
+            drift=[
+                DriftInjection(
+                    d["kind"], date.fromisoformat(d["start"]), d["magnitude"], d["segment"]
+                )
+                for d in identity["drift"]
+            ],
+            formats=identity["formats"],
+            signup_rate=identity["signup_rate"],
+            hazard=HazardCoefficients(**hazard),
+        )

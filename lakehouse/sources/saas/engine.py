@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from lakehouse.sources.claim import claim_landing
 from lakehouse.sources.contract import landing_path
 from lakehouse.sources.saas.config import SimulationConfig
 from lakehouse.sources.saas.contract import SAAS_FEEDS, truth_path
@@ -42,7 +43,8 @@ def simulate(
     ``(seed, day)``, so the files of any day are identical whatever sub-range is requested.
     Each written day gets one file per landing source (possibly with zero rows) and, with
     ``write_truth``, the evaluation-only truth under ``_evaluation/``. ``progress`` is called
-    with each written date.
+    with each written date. Refuses (``LandingClaimError``) a folder holding files it did not
+    write or another recorded world (``lakehouse.sources.claim``).
     """
     last = config.days - 1 if last_day is None else last_day
     if not 0 <= first_day <= last < config.days:
@@ -50,6 +52,8 @@ def simulate(
             f"need 0 <= first_day <= last_day < days={config.days}, got {first_day}..{last}"
         )
     landing_dir = Path(landing_dir)
+    # Never over someone's own files, never a different world over a recorded one.
+    claim_landing(landing_dir, "saas", SAAS_FEEDS, config.identity())
     world = World(config)
     rows = dict.fromkeys(SAAS_FEEDS, 0)
     files = truth_rows = 0

@@ -27,7 +27,8 @@ ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    files = sorted(p for p in root.rglob("*") if p.is_file())
+    """The landing files (not the simulator's record of its world, ``_simulated/``)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "_simulated" not in p.parts)
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
