@@ -4,6 +4,7 @@ scorehouse model list [--use-case NAME]               versions, aliases, test me
 scorehouse model rollback VERSION [--use-case NAME] [--reason TEXT]
                                                       point 'champion' at VERSION (a decision)
 scorehouse replay RUN_ID                              recompute a scoring run; exact or not
+scorehouse online check [--use-case NAME] [--repair]  online store vs the recorded scores
 
 The caller passes a ``Context`` with the use cases, the lakehouse, the registry and the feature
 store, so this layer imports neither Dagster nor the Feast repo. MLflow is imported only when a
@@ -65,6 +66,15 @@ def add_commands(sub: Any, context: Context) -> None:
     rollback.add_argument("--use-case", help="whose model (default: the only use case)")
     rollback.add_argument("--reason", default="", help="why (stored with the decision)")
     rollback.set_defaults(run=lambda args: run_rollback(context, args))
+
+    online = sub.add_parser("online", help="the online store against the recorded scores")
+    actions = online.add_subparsers(required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="compare every served entity with its latest recorded score"
+    )
+    check.add_argument("--use-case", help="whose scores (default: the only use case)")
+    check.add_argument("--repair", action="store_true", help="rewrite the entities that differ")
+    check.set_defaults(run=lambda args: run_online_check(context, args))
 
     replay = sub.add_parser("replay", help="recompute a scoring run and compare it exactly")
     replay.add_argument("run_id", help="scoring run id, or a Dagster run id (all its days)")
@@ -170,3 +180,27 @@ def _fail(exc: Exception) -> int:
 
 def _float(value: str | None) -> float | None:
     return float(value) if value else None
+
+
+def run_online_check(context: Context, args: argparse.Namespace) -> int:
+    """Exit 0 when the online store serves exactly the recorded scores (after ``--repair``)."""
+    from models.scoring.online import compare_online, repair_online
+
+    use_case = context.use_case(args.use_case)
+    lake, store, tables = context.lakehouse(), context.feature_store({}), use_case.tables.scoring
+    diff = compare_online(store, lake, tables)
+    key = tables.join_key
+    print(
+        f"{use_case.name}: {diff.checked} entities checked, {len(diff.entities)} differ from "
+        "their latest recorded score"
+    )
+    if diff.entities:
+        print(diff.differing.head(20))
+    if not diff.entities or not args.repair:
+        return 1 if diff.entities else 0
+    written = repair_online(store, lake, tables, diff)
+    again = compare_online(store, lake, tables, diff.entities)
+    print(f"repaired {written} entities; {len(again.entities)} still differ")
+    if again.entities:
+        print(again.differing.select(key, "field").head(20))
+    return 1 if again.entities else 0

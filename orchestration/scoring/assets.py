@@ -12,6 +12,7 @@ No ``from __future__ import annotations``: the generated ``Config`` class is an 
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -27,11 +28,12 @@ from lakehouse.commit import code_version
 from lakehouse.config import scorehouse_home
 from models.plots import markdown_image
 from models.scoring.batch import ScoringRun, load_model, pin_feature_versions, score_day
+from models.scoring.online import served_rows, write_online
 from models.scoring.plots import write_run_plots
-from models.scoring.runs import SERVING_ALIAS
+from models.scoring.runs import SERVING_ALIAS, current_predictions
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
-from orchestration.features.feast_assets import feature_keys, materialize_window
+from orchestration.features.feast_assets import feature_keys
 from orchestration.metadata import table_key, table_metadata
 from orchestration.partitions import partition_days, source_partitions
 from orchestration.resources import FeatureStoreResource, LakehouseResource, ModelRegistryResource
@@ -171,17 +173,31 @@ def prediction_online_asset(use_case: UseCase) -> AssetsDefinition:
         kinds={"feast", "sqlite"},
     )
     def _online(
-        context: AssetExecutionContext, feature_store: FeatureStoreResource
+        context: AssetExecutionContext,
+        lakehouse: LakehouseResource,
+        feature_store: FeatureStoreResource,
     ) -> MaterializeResult:
-        start, end = materialize_window(partition_days(context))
+        # Written from the recorded current runs, not materialized from the raw table: rows of
+        # a run that died before its scoring-runs record are never served.
+        days = partition_days(context)
+        lake, tables = lakehouse.get(), use_case.tables.scoring
+        key = tables.join_key
+        scored = (
+            current_predictions(lake, tables)
+            .filter(pl.col("as_of_date").is_in(days))
+            .select(key)
+            .unique()
+            .collect()
+        )
+        rows = served_rows(lake, tables, scored[key].to_list())
         feature_store.apply()
-        store = feature_store.get()
-        store.materialize(start_date=start, end_date=end, feature_views=[view])
+        written = write_online(feature_store.get(), tables, rows)
         return MaterializeResult(
             metadata={
                 "feature_view": view,
-                "materialized_from": start.isoformat(),
-                "materialized_until": end.isoformat(),
+                "entities_written": written,
+                "days": f"{days[0]}..{days[-1]}",
+                "scoring_runs": MetadataValue.json(sorted(set(rows["scoring_run_id"].to_list()))),
             }
         )
 
