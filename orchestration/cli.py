@@ -8,6 +8,7 @@ scorehouse spec check NAME|FILE [--data FILE]                validate a spec (an
 scorehouse land NAME FILE [--date D]                         put a data file into the landing folder
 scorehouse run NAME JOB [--date D | --from D --to D]         run one of a use case's jobs
 scorehouse use-cases            the use cases in effect and where their specs are
+scorehouse doctor [--repair]    what killed runs left behind: dead runs, orphan versions, rows
 scorehouse serve                the Feast feature server on loopback (online features)
 
 Each package owns its sub-commands; this module wires them to the project's catalog, registry
@@ -118,6 +119,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="first", type=date.fromisoformat, help="first partition")
     run.add_argument("--to", dest="last", type=date.fromisoformat, help="last partition")
     run.set_defaults(run=_run)
+
+    doctor = sub.add_parser(
+        "doctor", help="find what killed runs left behind (dead runs, orphan versions, rows)"
+    )
+    doctor.add_argument(
+        "--repair", action="store_true", help="mark dead runs failed, tag orphan versions"
+    )
+    doctor.set_defaults(run=_doctor)
 
     serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
     serve.add_argument("--host", default="127.0.0.1")
@@ -263,6 +272,44 @@ def _run(args: argparse.Namespace) -> int:
         tags = partition_range(first, last)
     run_job(f"{use_case.name}_{args.job}", tags)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration import doctor
+    from orchestration.runs import dagster_home
+
+    dagster_home()
+    use_cases = load_use_cases()
+    instance = DagsterInstance.get()
+    found = doctor.examine(instance, list(use_cases.values()), use_cases.lakehouse())
+    print(f"runs left unfinished by a dead process: {len(found.dead_runs)}")
+    for run_id in found.dead_runs:
+        print(f"  {run_id}")
+    print(f"orphan model versions: {len(found.orphan_versions)}")
+    for name, version, why in found.orphan_versions:
+        print(f"  {name} v{version}: {why}")
+    unrecorded = found.unrecorded
+    rows = 0 if unrecorded is None else int(unrecorded["rows"].sum())
+    print(f"rows of unrecorded scoring runs (never read, kept as evidence): {rows}")
+    if unrecorded is not None and unrecorded.height:
+        print(unrecorded)
+    incomplete = found.incomplete
+    print(f"recorded runs with missing rows: {0 if incomplete is None else incomplete.height}")
+    if incomplete is not None and incomplete.height:
+        print(incomplete)
+    if args.repair and (found.dead_runs or found.orphan_versions):
+        doctor.repair(instance, found, dict(use_cases))
+        print("repaired: dead runs marked failed, orphan versions tagged scorehouse.orphan")
+        return 0
+    return (
+        1
+        if found.dead_runs
+        or found.orphan_versions
+        or (incomplete is not None and incomplete.height)
+        else 0
+    )
 
 
 def _use_cases(args: argparse.Namespace) -> int:

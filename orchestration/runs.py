@@ -20,6 +20,7 @@ from dagster._core.storage.tags import (
 
 from lakehouse import config
 from lakehouse.config import project_root
+from orchestration.doctor import process_tags, sweep_dead_runs
 from orchestration.errors import RunFailedError
 
 IN_PROCESS = {
@@ -30,8 +31,17 @@ IN_PROCESS = {
 The console shows step progress and asset logs, not Dagster's per-event debug lines."""
 
 
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
-"""The embedded instance's settings: local SQLite storage (Dagster's default), no telemetry."""
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_resume_run_attempts: 0
+"""
+"""The embedded instance's settings: local SQLite storage (Dagster's default), no telemetry,
+and run monitoring (the daemon fails runs stuck starting; ``scorehouse doctor`` finds runs whose
+process died)."""
 
 
 def dagster_home() -> str:
@@ -67,6 +77,8 @@ def run_job(
     """Run ``job`` (or a selection of its assets) as a run of that job; its run id."""
     dagster_home()
     instance = instance or DagsterInstance.get()
+    for run_id in sweep_dead_runs(instance):  # leftovers of a killed process, first
+        print(f"[scorehouse] run {run_id} of a dead process marked failed", flush=True)
     started = time.perf_counter()
     what = job
     if asset_selection is not None:
@@ -79,7 +91,7 @@ def run_job(
     result = execute_job(
         repository.get_reconstructable_job(job),
         instance=instance,
-        tags=tags or {},
+        tags={**(tags or {}), **process_tags()},
         asset_selection=asset_selection,
         run_config={**IN_PROCESS, **(run_config or {})},
     )

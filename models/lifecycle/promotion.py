@@ -27,7 +27,13 @@ from mlflow.entities.model_registry import ModelVersion
 from lakehouse.commit import CommitInfo
 from lakehouse.storage import Lakehouse
 from models.lifecycle.policy import PromotionPolicy
-from models.lifecycle.registry import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
+from models.lifecycle.registry import (
+    CHALLENGER,
+    CHAMPION,
+    ORPHAN_TAG,
+    ModelRegistry,
+    RegistryError,
+)
 from models.lifecycle.shadow import matured_shadow_rows
 from models.lifecycle.tables import DECISION_COLUMNS
 from models.metrics import binary_metrics
@@ -194,8 +200,11 @@ def promote_challenger(
     """Move ``champion`` to the challenger if it wins (see the module docstring); record why."""
     comparison = comparison or compare(registry, lake, use_case, policy)
     challenger, champion = comparison.challenger, comparison.champion
+    orphan = registry.version(challenger.version).tags.get(ORPHAN_TAG)
     if champion is not None and champion.version == challenger.version:
         verdict, reason = "unchanged", f"v{challenger.version} is already the champion"
+    elif orphan:
+        verdict, reason = "reject", f"v{challenger.version} is an orphan ({orphan}); champion kept"
     elif comparison.evidence == SHADOW_EVIDENCE and (
         comparison.rows.height < policy.min_shadow_rows or not challenger.metrics
     ):

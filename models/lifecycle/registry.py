@@ -45,6 +45,9 @@ from models.training.train import TrainedModel, params_for_logging
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
+ORPHAN_TAG = "scorehouse.orphan"
+"""Tag of a version registered by a run that failed or died before any decision on it (set by
+``scorehouse doctor``); promotion refuses such a version."""
 MODEL_ARTIFACT = "model"
 FEATURES_FILE = "contract/features.json"
 INPUT_EXAMPLE_ROWS = 5
