@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -452,7 +453,7 @@ class Lakehouse:
                 commit, operation, rows, commit_id, number, rebase=scope.blind
             )
             try:
-                with self._storage_errors(spec.name):
+                with self._storage_errors(spec.name, commit_id):
                     committed = attempt(dt, properties)
             except Exception as exc:
                 winners = self._lost_race(spec, exc, read_version)
@@ -729,19 +730,26 @@ class Lakehouse:
             )
 
     @contextlib.contextmanager
-    def _storage_errors(self, name: str) -> Iterator[None]:
+    def _storage_errors(self, name: str, commit_id: str | None = None) -> Iterator[None]:
         """Object-store refusals and outages as ``StorageAccessError`` naming the table and
-        the setting to check; every other error passes unchanged."""
+        the setting to check; every other error passes unchanged. ``commit_id``: the error
+        came while committing, so the commit may have landed before the store went away."""
         try:
             yield
         except (OSError, DeltaError, pl.exceptions.ComputeError) as exc:
             problem = _access_problem(exc) if self._remote else None
             if problem is None or isinstance(exc, CommitFailedError):
                 raise
+            landed = (
+                f"; if the commit reached the store first, the table history shows it with "
+                f"{COMMIT_ID}={commit_id}"
+                if commit_id
+                else ""
+            )
             raise StorageAccessError(
                 f"{name}: the object store {problem} for {self.table_uri(name)} "
                 f"({_first_line(exc)}); check the endpoint and credentials in "
-                "SCOREHOUSE_STORAGE_OPTIONS"
+                f"SCOREHOUSE_STORAGE_OPTIONS{landed}"
             ) from exc
 
 
@@ -755,8 +763,10 @@ def _access_problem(exc: BaseException) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " / ".join(lines[:3])[:300] if lines else type(exc).__name__
+    """The gist of a delta-rs / object-store error: its first lines, without terminal colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m|↳", "", str(exc))
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    return " / ".join(lines[:4])[:400] if lines else type(exc).__name__
 
 
 def _schema_problems(spec: TableSpec, schema: Schema) -> str:
