@@ -206,6 +206,7 @@ class Lakehouse:
         self.retry = retry or RetryPolicy()
         self._remote = config.is_remote(self.uri)
         self._rng = random.Random()
+        self._table_files: dict[str, TableFiles] = {}
 
     # ----------------------------------------------------------------------------- locations
     def table_uri(self, name: str) -> str:
@@ -486,7 +487,7 @@ class Lakehouse:
             read_version < 0 and isinstance(exc, DeltaError) and self.exists(spec.name)
         ):
             return None  # a creation race shows as "table already exists", nothing else does
-        winners = self._log_since(spec, read_version)
+        winners = list(self._log_since(spec, read_version))
         return winners or None
 
     def _check_retry_safe(
@@ -521,15 +522,13 @@ class Lakehouse:
             return "whole table"
         return ", ".join(f"{c} in {v}" for c, v in scope.partitions.items())
 
-    def _log_since(self, spec: TableSpec, read_version: int) -> list[LogEntry]:
-        """Log entries after ``read_version``, oldest first, up to the latest."""
+    def _log_since(self, spec: TableSpec, read_version: int) -> Iterator[LogEntry]:
+        """Log entries after ``read_version``, oldest first, up to the latest (read lazily)."""
         files = self._files(spec)
-        entries = []
         version = read_version + 1
         while (raw := files.log_entry(version)) is not None:
-            entries.append(LogEntry.parse(version, raw))
+            yield LogEntry.parse(version, raw)
             version += 1
-        return entries
 
     def _version_of(self, spec: TableSpec, commit_id: str, read_version: int) -> int:
         """The version whose commit holds ``commit_id`` (we committed after ``read_version``)."""
@@ -562,7 +561,10 @@ class Lakehouse:
 
     # ------------------------------------------------------------------------------ internals
     def _files(self, spec: TableSpec) -> TableFiles:
-        return table_files(self.table_uri(spec.name), self.storage_options)
+        uri = self.table_uri(spec.name)
+        if uri not in self._table_files:  # an object-store client per table, made once
+            self._table_files[uri] = table_files(uri, self.storage_options)
+        return self._table_files[uri]
 
     def _snapshot(self, spec: TableSpec) -> DeltaTable | None:
         """The latest snapshot of the table, or None if it does not exist yet."""
