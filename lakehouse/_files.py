@@ -142,12 +142,17 @@ class LocalFiles(TableFiles):
 
 
 class ObjectStoreFiles(TableFiles):
-    """A table on an object store (``s3://…``): polars uploads each file itself (multipart,
-    with the same storage options as delta-rs), and its footer is read back with one ranged
-    request for the statistics. Reads, listings and log entries go through delta-rs' object
-    store, so one set of options configures everything."""
+    """A table on an object store (``s3://…``): polars uploads each file itself (with the same
+    storage options as delta-rs), and its footer is read back with ranged requests for the
+    statistics. Reads, listings and log entries go through delta-rs' object store, so one set
+    of options configures everything.
 
-    concurrency = max(4, 2 * (os.cpu_count() or 1))
+    Measured on the S3 emulator (1M rows, 10 files): encoding to memory and uploading through
+    delta-rs' object store costs the same as polars' direct upload plus the footer read-back.
+    """
+
+    # Uploads wait on the network: a thread per file (up to 16) overlaps encoding and upload.
+    concurrency = max(16, 4 * (os.cpu_count() or 1))
 
     def __init__(self, uri: str, storage_options: Mapping[str, str] | None) -> None:
         self.uri = uri.rstrip("/")

@@ -109,6 +109,10 @@ class S3Emulator:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def reset(self) -> None:
+        """Drop every bucket and object (frees the emulator's memory between benchmark runs)."""
+        self._request("POST", "/moto-api/reset")
+
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh random name by default) and return its name."""
         bucket = name or f"scorehouse-{uuid.uuid4().hex[:12]}"
