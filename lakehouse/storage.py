@@ -481,7 +481,7 @@ class Lakehouse:
     ) -> list[LogEntry] | None:
         """The commits that won since ``read_version`` if ``exc`` means we lost a race to them;
         None if it is an error of its own (raised as it is)."""
-        if isinstance(exc, LakehouseError | StorageAccessError):
+        if isinstance(exc, LakehouseError):  # ours, StorageAccessError included
             return None
         if not isinstance(exc, CommitFailedError) and not (
             read_version < 0 and isinstance(exc, DeltaError) and self.exists(spec.name)
