@@ -3,7 +3,8 @@
 delta-rs' own writer is about 3x slower than polars' Parquet writer on wide frames. We write
 the files with polars, read their footers for row counts and column statistics (so readers can
 skip files), and commit them to the Delta log in one transaction. Nothing becomes visible until
-that commit: files of a failed write are unreferenced and removed by vacuum.
+that commit: files of a failed write are unreferenced and removed by vacuum. The same path
+serves local folders and object stores (``s3://…``): only where the bytes go differs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -21,7 +23,9 @@ from urllib.parse import quote
 
 import polars as pl
 import pyarrow.parquet as pq
+from deltalake.fs import DeltaStorageHandler
 from deltalake.transaction import AddAction
+from pyarrow.fs import FileSelector, FileType
 
 # One file per partition up to this many rows: large enough for fast scans, small enough that a
 # single file never holds a whole large table in the writer's memory at once.
@@ -41,60 +45,164 @@ def partition_value_string(value: Any) -> str | None:
     return str(value)
 
 
-def write_data_files(
-    frame: pl.DataFrame,
-    table_path: Path,
-    partition_by: tuple[str, ...],
-    *,
-    rows_per_file: int = TARGET_ROWS_PER_FILE,
-) -> list[AddAction]:
-    """Write ``frame`` under ``table_path`` as Parquet files, one folder per partition.
+class TableFiles(ABC):
+    """The files of one Delta table: data files we write, log entries and presence checks.
 
-    Partition columns are not stored in the files (the Delta log carries their values). Files
-    are written concurrently (polars releases the GIL while encoding). Returns one
-    ``AddAction`` per file, with paths relative to the table root, in a deterministic order.
+    ``LocalFiles`` works on a folder; ``ObjectStoreFiles`` on an object-store URI with the
+    lakehouse's storage options. Both write the same Parquet files with the same statistics.
     """
-    if partition_by:
-        parts = frame.partition_by(list(partition_by), as_dict=True, include_key=False)
-        groups = [
-            ({c: partition_value_string(v) for c, v in zip(partition_by, key, strict=True)}, part)
-            for key, part in parts.items()
+
+    #: Files written at once: local writes are CPU-bound, object-store ones wait on the network.
+    concurrency = os.cpu_count() or 1
+
+    def write_frame(
+        self,
+        frame: pl.DataFrame,
+        partition_by: tuple[str, ...],
+        *,
+        rows_per_file: int = TARGET_ROWS_PER_FILE,
+    ) -> list[AddAction]:
+        """Write ``frame`` as Parquet files, one folder per partition.
+
+        Partition columns are not stored in the files (the Delta log carries their values).
+        Files are written concurrently (polars releases the GIL while encoding). Returns one
+        ``AddAction`` per file, with paths relative to the table root, in a deterministic order.
+        """
+        if partition_by:
+            parts = frame.partition_by(list(partition_by), as_dict=True, include_key=False)
+            groups = [
+                (
+                    {c: partition_value_string(v) for c, v in zip(partition_by, key, strict=True)},
+                    part,
+                )
+                for key, part in parts.items()
+            ]
+        else:
+            groups = [({}, frame)]
+        jobs = [
+            (values, part.slice(offset, rows_per_file))
+            for values, part in groups
+            for offset in range(0, max(len(part), 1), rows_per_file)
         ]
-    else:
-        groups = [({}, frame)]
-    jobs = [
-        (values, part.slice(offset, rows_per_file))
-        for values, part in groups
-        for offset in range(0, max(len(part), 1), rows_per_file)
-    ]
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda job: _write_file(table_path, *job), jobs))
+        with ThreadPoolExecutor(max_workers=min(len(jobs), self.concurrency)) as pool:
+            return list(pool.map(lambda job: self._write_job(*job), jobs))
+
+    def _write_job(self, values: dict[str, str | None], chunk: pl.DataFrame) -> AddAction:
+        folder = "/".join(f"{quote(c, safe='')}={_escape(v)}" for c, v in values.items())
+        relative = f"{folder}/" if folder else ""
+        relative += f"part-{uuid.uuid4().hex}.zstd.parquet"
+        size, metadata = self._write_file(relative, chunk)
+        return AddAction(
+            path=relative,
+            size=size,
+            partition_values=dict(values),
+            modification_time=int(time.time() * 1000),
+            data_change=True,
+            stats=json.dumps(file_statistics(metadata)),
+        )
+
+    @abstractmethod
+    def _write_file(self, relative: str, chunk: pl.DataFrame) -> tuple[int, pq.FileMetaData]:
+        """Write ``chunk`` at ``relative``; return the file's size and Parquet footer."""
+
+    @abstractmethod
+    def read(self, relative: str) -> bytes | None:
+        """The bytes of the file at ``relative`` (e.g. a log entry), or None if there is none."""
+
+    @abstractmethod
+    def missing(self, uris: list[str]) -> list[str]:
+        """Those of the data files ``uris`` (as ``DeltaTable.file_uris()`` gives them) that do
+        not exist."""
+
+    def log_entry(self, version: int) -> bytes | None:
+        """The JSON commit of ``version`` in the Delta log, or None if it does not exist."""
+        return self.read(f"_delta_log/{version:020d}.json")
 
 
-def _write_file(table_path: Path, values: dict[str, str | None], chunk: pl.DataFrame) -> AddAction:
-    folder = "/".join(f"{quote(c, safe='')}={_escape(v)}" for c, v in values.items())
-    relative = f"{folder}/" if folder else ""
-    relative += f"part-{uuid.uuid4().hex}.zstd.parquet"
-    target = table_path / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    chunk.write_parquet(target, compression="zstd", statistics=True)
-    return _add_action(target, relative, values)
+class LocalFiles(TableFiles):
+    """A table in a local folder: polars writes straight to disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _write_file(self, relative: str, chunk: pl.DataFrame) -> tuple[int, pq.FileMetaData]:
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        chunk.write_parquet(target, compression="zstd", statistics=True)
+        return target.stat().st_size, pq.read_metadata(target)
+
+    def read(self, relative: str) -> bytes | None:
+        try:
+            return (self.root / relative).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def missing(self, uris: list[str]) -> list[str]:
+        return [uri for uri in uris if not Path(uri.removeprefix("file://")).exists()]
+
+
+class ObjectStoreFiles(TableFiles):
+    """A table on an object store (``s3://…``): polars uploads each file itself (with the same
+    storage options as delta-rs), and its footer is read back with ranged requests for the
+    statistics. Reads, listings and log entries go through delta-rs' object store, so one set
+    of options configures everything.
+
+    Measured on the S3 emulator (1M rows, 10 files): encoding to memory and uploading through
+    delta-rs' object store costs the same as polars' direct upload plus the footer read-back.
+    """
+
+    # Uploads wait on the network: a thread per file (up to 16) overlaps encoding and upload.
+    concurrency = max(16, 4 * (os.cpu_count() or 1))
+
+    def __init__(self, uri: str, storage_options: Mapping[str, str] | None) -> None:
+        self.uri = uri.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._store = DeltaStorageHandler(self.uri, self.storage_options)
+
+    def _write_file(self, relative: str, chunk: pl.DataFrame) -> tuple[int, pq.FileMetaData]:
+        chunk.write_parquet(
+            f"{self.uri}/{relative}",
+            compression="zstd",
+            statistics=True,
+            storage_options=polars_storage_options(self.storage_options),
+            credential_provider=None if self.storage_options else "auto",
+        )
+        handle = self._store.open_input_file(relative)
+        return handle.size(), pq.read_metadata(handle)
+
+    def read(self, relative: str) -> bytes | None:
+        try:
+            handle = self._store.open_input_file(relative)
+        except FileNotFoundError:
+            return None
+        return bytes(handle.read())
+
+    def missing(self, uris: list[str]) -> list[str]:
+        """One listing of the table's files rather than a request per file."""
+        listed = self._store.get_file_info_selector(FileSelector("", recursive=True))
+        present = {f"{self.uri}/{info.path}" for info in listed if info.type == FileType.File}
+        return [uri for uri in uris if uri not in present]
+
+
+def table_files(uri: str, storage_options: Mapping[str, str] | None) -> TableFiles:
+    """The ``TableFiles`` for a table URI: local folder or object store."""
+    if "://" in uri and not uri.startswith("file://"):
+        return ObjectStoreFiles(uri, storage_options)
+    return LocalFiles(Path(uri.removeprefix("file://")))
+
+
+def polars_storage_options(options: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """delta-rs storage options as polars takes them (the same keys; ``max_retries`` an int)."""
+    if not options:
+        return None
+    converted: dict[str, Any] = dict(options)
+    if "max_retries" in converted:
+        converted["max_retries"] = int(converted["max_retries"])
+    return converted
 
 
 def _escape(value: str | None) -> str:
     return "__HIVE_DEFAULT_PARTITION__" if value is None else quote(value, safe="")
-
-
-def _add_action(path: Path, relative: str, partition_values: Mapping[str, str | None]) -> AddAction:
-    metadata = pq.read_metadata(path)
-    return AddAction(
-        path=relative,
-        size=path.stat().st_size,
-        partition_values=dict(partition_values),
-        modification_time=int(time.time() * 1000),
-        data_change=True,
-        stats=json.dumps(file_statistics(metadata)),
-    )
 
 
 def file_statistics(metadata: pq.FileMetaData) -> dict[str, Any]:

@@ -28,3 +28,12 @@ class RetentionError(LakehouseError):
 
 class VersionNotAvailableError(LakehouseError):
     """A requested table version cannot be read (never existed, or its files were vacuumed)."""
+
+
+class ConcurrentWriteError(LakehouseError):
+    """A write lost a race to another writer and could not safely be retried, or its retries
+    ran out. The message names the table, our operation and the winning commit."""
+
+
+class StorageAccessError(LakehouseError):
+    """The object store refused the request (credentials, permissions) or could not be reached."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3 import s3_emulator  # noqa: F401  (a session fixture: the local S3 emulator)
 from tests.scored_world import build_template
 
 

@@ -20,8 +20,8 @@ from orchestration.partitions import commit_info, day_chunks, partition_days, so
 from orchestration.resources import LakehouseResource, LandingResource
 from orchestration.sources.assets import landing_key
 
-# Landing days per commit (bronze replace, silver merge): bounded memory on long backfills,
-# few commits on short ones.
+# Landing days per chunk (one silver merge each; bronze stages each chunk's files and commits
+# once per run): bounded memory on long backfills, few commits on short ones.
 DAYS_PER_COMMIT = 31
 
 
@@ -42,16 +42,18 @@ def bronze_asset(source: SourceSpec, feed: LandingSource) -> AssetsDefinition:
         context: AssetExecutionContext, lakehouse: LakehouseResource, landing: LandingResource
     ) -> MaterializeResult:
         lake, folder = lakehouse.get(), landing.get()
-        rows = 0
-        for days in day_chunks(partition_days(context), DAYS_PER_COMMIT):
-            # Every file of the chunk is validated before anything is written.
-            frames = [read_batch(folder, feed, day).frame for day in days]
-            frame = pl.concat(frames)
-            lake.replace(
-                table, frame, partition={"_batch_date": days}, commit=commit_info(context, days)
-            )
-            rows += frame.height
-            context.log.info(f"{table} {days[0]}..{days[-1]}: {frame.height} rows")
+        run_days, rows = partition_days(context), 0
+        # One commit replaces every day of the run: a bad file on any day leaves the table as
+        # it was. Files are written chunk by chunk (memory holds one chunk's rows).
+        with lake.staged_replace(
+            table, partition={"_batch_date": run_days}, commit=commit_info(context, run_days)
+        ) as staged:
+            for days in day_chunks(run_days, DAYS_PER_COMMIT):
+                # Every file of the chunk is validated before its rows are written.
+                frame = pl.concat([read_batch(folder, feed, day).frame for day in days])
+                staged.write(frame)
+                rows += frame.height
+                context.log.info(f"{table} {days[0]}..{days[-1]}: {frame.height} rows staged")
         return MaterializeResult(metadata={"rows_written": rows, **table_metadata(lake, table)})
 
     return _bronze

@@ -210,3 +210,40 @@ def test_corrected_redelivery_replaces_the_days_contribution_in_silver(tmp_path:
         .filter((pl.col("customer_id") == changed) & (pl.col("_batch_date") > days[1]))
         .height
     )
+
+
+BACKFILL_DAYS, BAD_DAY = 40, 35
+
+
+def test_a_bad_file_late_in_a_backfill_commits_no_day(tmp_path: Path) -> None:
+    """A 40-day backfill spans two chunks of files; the bad files of day 35 are in the second,
+    after the first chunk's files were written. Every bronze table commits all its days or none,
+    and silver, downstream, never runs."""
+    first = run_days(tmp_path, BACKFILL_DAYS, customers=30, seed=3, assets=ASSETS)
+    assert first.success
+    lake = project_lakehouse(tmp_path / "lake")
+    tables = [spec.name for spec in lake.catalog if spec.layer in ("bronze", "silver")]
+    versions = {name: lake.version(name) for name in tables}
+    bronze = {name: lake.read(name) for name in tables if name.startswith("bronze.")}
+    assert all(v is not None for v in versions.values()) and len(bronze) == len(SAAS_FEEDS)
+
+    bad_day = FIRST + timedelta(days=BAD_DAY - 1)
+    bad = {
+        name: landing_path(tmp_path / "landing", feed, bad_day) for name, feed in SAAS_FEEDS.items()
+    }
+    for path in bad.values():
+        path.write_text("not a landing file\n")
+    again = run_days(tmp_path, BACKFILL_DAYS, customers=30, seed=3, assets=SOURCE_ASSETS)
+    assert not again.success
+    failures = {
+        e.step_key: e.step_failure_data.error.cause.message
+        for e in again.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    }
+    assert len(failures) == len(SAAS_FEEDS)  # every bronze step; no silver step ran
+    for name, path in bad.items():
+        message = next(m for step, m in failures.items() if step.startswith(f"bronze__{name}"))
+        assert f"landing file {path} rejected" in message
+    assert {name: lake.version(name) for name in tables} == versions
+    for name, frame in bronze.items():
+        assert lake.read(name).equals(frame), name

@@ -1,4 +1,5 @@
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -72,3 +73,55 @@ def test_replace_several_partitions_in_one_commit(lake: Lakehouse) -> None:
     assert sorted(lake.read("test.events")["event_id"].to_list()) == [3, 10, 20, 21]
     with pytest.raises(LakehouseError, match=r"1 of 1 rows have day not in"):
         lake.replace("test.events", events([9], D3), partition={"day": [D1, D2]})
+
+
+def _parquet_files(lake: Lakehouse) -> int:
+    return len(list((Path(lake.table_uri("test.events"))).rglob("*.parquet")))
+
+
+def test_staged_replace_writes_chunk_by_chunk_and_commits_once(lake: Lakehouse) -> None:
+    D3 = date(2025, 1, 3)
+    lake.append("test.events", pl.concat([events([1], D1), events([2], D2), events([3], D3)]))
+    files = _parquet_files(lake)
+    with lake.staged_replace("test.events", partition={"day": [D1, D2]}) as staged:
+        staged.write(events([10, 11], D1))
+        assert _parquet_files(lake) == files + 1  # written now ...
+        assert lake.version("test.events") == 0  # ... but not visible
+        staged.write(events([20], D2))
+    assert staged.result is not None
+    assert (staged.result.version, staged.result.rows) == (1, 3)
+    assert sorted(lake.read("test.events")["event_id"].to_list()) == [3, 10, 11, 20]
+    assert [h["scorehouse.operation"] for h in lake.history("test.events")] == ["replace", "append"]
+
+
+def test_staged_replace_that_fails_commits_nothing(lake: Lakehouse) -> None:
+    lake.append("test.events", pl.concat([events([1], D1), events([2], D2)]))
+    with (
+        pytest.raises(RuntimeError, match="day 2 is bad"),
+        lake.staged_replace("test.events", partition={"day": [D1, D2]}) as staged,
+    ):
+        staged.write(events([10], D1))
+        raise RuntimeError("day 2 is bad")
+    assert lake.version("test.events") == 0
+    assert sorted(lake.read("test.events")["event_id"].to_list()) == [1, 2]
+
+
+def test_staged_replace_refuses_rows_outside_its_partitions(lake: Lakehouse) -> None:
+    lake.append("test.events", events([1], D1))
+    with (
+        pytest.raises(LakehouseError, match=r"1 of 1 rows have day != .*nothing written"),
+        lake.staged_replace("test.events", partition={"day": D1}) as staged,
+    ):
+        staged.write(events([2], D2))
+    assert lake.version("test.events") == 0
+    with pytest.raises(ValueError, match="names no values"):
+        lake.staged_replace("test.events", partition={"day": []})
+    with pytest.raises(LakehouseError, match="append-only"):
+        lake.staged_replace("test.audit_log", partition={"id": 1})
+
+
+def test_staged_replace_empties_named_partitions_it_wrote_nothing_to(lake: Lakehouse) -> None:
+    lake.append("test.events", pl.concat([events([1], D1), events([2], D2)]))
+    with lake.staged_replace("test.events", partition={"day": [D1, D2]}) as staged:
+        staged.write(events([10], D1))
+    assert lake.read("test.events")["event_id"].to_list() == [10]
