@@ -39,6 +39,10 @@ class TableSpec:
         append_only: the table refuses replaces and merges (audit tables).
         version_column: for merges, a row is only updated by an incoming row whose value in
             this column is not older (late, out-of-order source records never win).
+        recorded_by: ``(record table, key column)``: a row is visible to readers only once the
+            record table holds its key. A write spanning several tables commits its record
+            last, so the record is the commit point: rows of a write that died before it are
+            never read (``Lakehouse.scan(..., unrecorded=True)`` shows them, for maintenance).
     """
 
     name: str
@@ -50,6 +54,7 @@ class TableSpec:
     retention_days: int = DEFAULT_RETENTION_DAYS
     append_only: bool = False
     version_column: str | None = None
+    recorded_by: tuple[str, str] | None = None
     _pl_schema: pl.Schema = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +63,7 @@ class TableSpec:
             raise ValueError(f"table name must be 'layer.name', got {self.name!r}")
         object.__setattr__(self, "_pl_schema", pl.Schema(dict(self.schema)))
         named = (*self.partition_by, *self.primary_key, *filter(None, [self.version_column]))
+        named += (self.recorded_by[1],) if self.recorded_by else ()
         missing = [c for c in named if c not in self._pl_schema]
         if missing:
             raise ValueError(f"{self.name}: partition/key columns {missing} are not in the schema")

@@ -103,7 +103,25 @@ def _register(
         view = f"{layer}__{table}"
         con.register(view, dt.to_pyarrow_dataset())
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-        con.execute(f'CREATE OR REPLACE VIEW "{layer}"."{table}" AS SELECT * FROM "{view}"')
+        con.execute(
+            f'CREATE OR REPLACE VIEW "{layer}"."{table}" AS SELECT * FROM "{view}"'
+            + _recorded_filter(lake, con, name, as_of)
+        )
+
+
+def _recorded_filter(
+    lake: Lakehouse, con: duckdb.DuckDBPyConnection, name: str, as_of: datetime | None
+) -> str:
+    """The WHERE clause hiding rows the table's record does not hold (``TableSpec.recorded_by``),
+    with the record registered under a private name; empty for other tables."""
+    recorded = lake.recorded_keys(name, as_of=as_of)
+    if recorded is None:
+        return ""
+    frame = recorded.collect()
+    key = frame.columns[0]
+    keys = f"__recorded__{name.replace('.', '__')}"
+    con.register(keys, frame.to_arrow())
+    return f' WHERE "{key}" IN (SELECT "{key}" FROM "{keys}")'
 
 
 def _check_statement(sql: str) -> None:

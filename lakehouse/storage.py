@@ -461,18 +461,52 @@ class Lakehouse:
 
     # --------------------------------------------------------------------------------- reads
     def scan(
-        self, name: str, *, version: int | None = None, as_of: datetime | None = None
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        unrecorded: bool = False,
     ) -> pl.LazyFrame:
         """Lazy frame of the table (latest, at ``version``, or as of a timestamp).
 
         Filters on partition columns prune partitions; filters on other columns skip files by
         their min/max statistics. A version whose files were vacuumed raises
-        ``VersionNotAvailableError`` instead of returning partial data.
+        ``VersionNotAvailableError`` instead of returning partial data. A table with a
+        ``recorded_by`` record shows only the rows its record (as of ``as_of``, else the
+        latest) holds the key of, unless ``unrecorded``.
         """
+        frame = self._scan(name, version, as_of)
+        keys = None if unrecorded else self.recorded_keys(name, as_of=as_of)
+        if keys is None:
+            return frame
+        return frame.join(keys, on=keys.collect_schema().names()[0], how="semi")
+
+    def recorded_keys(self, name: str, *, as_of: datetime | None = None) -> pl.LazyFrame | None:
+        """The keys ``name``'s record holds (``TableSpec.recorded_by``; as of ``as_of``, else the
+        latest), as a one-column frame; None when the table has no record."""
+        spec = self.catalog[name]
+        if spec.recorded_by is None:
+            return None
+        record, key = spec.recorded_by
+        if self.exists(record):
+            try:
+                return self._scan(record, None, as_of).select(key).unique()
+            except VersionNotAvailableError:
+                pass  # the record table did not exist yet at ``as_of``: nothing was recorded
+        return pl.LazyFrame(schema={key: spec.polars_schema[key]})
+
+    def _scan(self, name: str, version: int | None, as_of: datetime | None) -> pl.LazyFrame:
         if version is not None and as_of is not None:
             raise ValueError("pass either version or as_of, not both")
         dt = self.delta_table(name)
         if as_of is not None:
+            first = min((h["version"], h["timestamp"]) for h in self.history(name))
+            if as_of.timestamp() * 1000 < first[1]:
+                # delta-rs would load version 0 for an instant before the table existed.
+                raise VersionNotAvailableError(
+                    f"{name}: no version as of {as_of} (its first commit is later)"
+                )
             try:
                 dt.load_as_version(as_of)
             except Exception as exc:
@@ -491,9 +525,10 @@ class Lakehouse:
         as_of: datetime | None = None,
         columns: list[str] | None = None,
         where: pl.Expr | None = None,
+        unrecorded: bool = False,
     ) -> pl.DataFrame:
-        """Eager read of the table; see ``scan`` for versions and pruning."""
-        lazy = self.scan(name, version=version, as_of=as_of)
+        """Eager read of the table; see ``scan`` for versions, pruning and records."""
+        lazy = self.scan(name, version=version, as_of=as_of, unrecorded=unrecorded)
         if where is not None:
             lazy = lazy.filter(where)
         if columns is not None:

@@ -159,7 +159,7 @@ def unrecorded_rows(lake: Lakehouse, use_case: UseCase) -> pl.DataFrame:
         if not lake.exists(table):
             continue
         frames.append(
-            lake.scan(table)
+            lake.scan(table, unrecorded=True)
             .join(recorded, on="scoring_run_id", how="anti")
             .group_by("scoring_run_id", "as_of_date")
             .agg(pl.len().alias("rows"))

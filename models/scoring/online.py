@@ -64,7 +64,9 @@ def scored_entities(lake: Lakehouse, tables: ScoringTables) -> list[str]:
     if not lake.exists(tables.predictions):
         return []
     key = tables.join_key
-    scanned = lake.scan(tables.predictions).select(key).unique().sort(key).collect()
+    scanned = (
+        lake.scan(tables.predictions, unrecorded=True).select(key).unique().sort(key).collect()
+    )
     return scanned[key].to_list()
 
 

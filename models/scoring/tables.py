@@ -6,7 +6,10 @@
 * ``shadow_predictions`` / ``shadow_prediction_explanations``: the same rows for models scored
   beside the champion (audited and monitored, never served).
 
-All are append-only: a re-run supersedes a day's predictions without erasing them.
+All are append-only: a re-run supersedes a day's predictions without erasing them. A run commits
+its explanations, then its predictions, then its ``scoring_runs`` row, and readers see prediction
+and explanation rows only of runs that row records (``TableSpec.recorded_by``): a run killed
+between its commits is invisible, and ``scorehouse doctor`` lists what it left.
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ class ScoringTables:
             "partition_by": ("as_of_date",),
             "primary_key": ("prediction_id", "as_of_date"),
             "append_only": True,
+            # The run record is the commit point: rows of a run that died before it are unread.
+            "recorded_by": (self.scoring_runs, "scoring_run_id"),
         }
         return [
             TableSpec(

@@ -8,11 +8,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
+from feature_repo.config import feature_store
+from lakehouse.query import query
+from lakehouse.storage import Lakehouse
 from models.lifecycle import promotion
 from models.lifecycle.registry import CHALLENGER, ORPHAN_TAG
+from models.monitoring import inputs
+from models.scoring.online import compare_online
+from models.scoring.replay import find_runs, replay_run
+from models.scoring.runs import current_predictions
 from orchestration import doctor
 from orchestration.cli import main
 from orchestration.runs import dagster_home
@@ -90,3 +98,66 @@ def test_a_version_registered_by_a_failed_run_is_an_orphan_and_never_promoted(
     )
     assert decision.decision == "reject" and "orphan" in decision.reason, decision
     assert str(world.registry.alias("champion").version) == champion  # type: ignore[union-attr]
+
+
+class Killed(BaseException):
+    """Stands for kill -9 at a commit: nothing after it runs (not an Exception: no handler
+    of the code under test may swallow it)."""
+
+
+@pytest.mark.parametrize("boundary", ["explanations", "predictions", "scoring_runs"])
+def test_a_run_killed_at_each_commit_is_never_read_and_the_rerun_completes(
+    world: ScoredWorld, monkeypatch: pytest.MonkeyPatch, boundary: str
+) -> None:
+    tables = world.use_case.tables.scoring
+    target = getattr(tables, boundary)
+    day = world.days[-1]
+    lake, store = world.lake, feature_store(world.lake.uri)
+    on_day = pl.col("as_of_date") == day
+    current_before = current_predictions(lake, tables).filter(on_day).collect()
+    counted_before = query(lake, f"SELECT count(*) AS n FROM {tables.predictions}").to_pylist()
+    orphans_before = doctor.unrecorded_rows(lake, world.use_case)["rows"].sum()
+
+    committed = Lakehouse._committed
+
+    def kill_at_target(self: Lakehouse, spec, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if spec.name == target:
+            raise Killed(f"killed at the commit of {target}")
+        return committed(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(Lakehouse, "_committed", kill_at_target)
+    with pytest.raises(Killed):
+        world.score(day)
+    monkeypatch.setattr(Lakehouse, "_committed", committed)
+
+    # No reader sees the partial run: current run, raw reads, SQL, monitoring, online.
+    current = current_predictions(lake, tables).filter(on_day).collect()
+    assert set(current["scoring_run_id"]) == set(current_before["scoring_run_id"])
+    assert current.height == current_before.height
+    assert query(lake, f"SELECT count(*) AS n FROM {tables.predictions}").to_pylist() == (
+        counted_before
+    )
+    assert set(inputs.scored_runs(lake, world.use_case, [day])["scoring_run_id"]) == set(
+        current_before["scoring_run_id"]
+    )
+    assert compare_online(store, lake, tables).entities == []
+    # The doctor finds exactly what the killed run committed.
+    left = doctor.unrecorded_rows(lake, world.use_case)
+    expected = {"explanations": 0, "predictions": 1, "scoring_runs": 2}[boundary]
+    new = left["rows"].sum() - orphans_before
+    assert new == expected * current_before.height, left
+    # The re-run completes, is current, complete and replays exactly.
+    assert world.score(day).success
+    rerun = current_predictions(lake, tables).filter(on_day).collect()
+    assert rerun.height == current_before.height
+    assert set(rerun["scoring_run_id"]) != set(current_before["scoring_run_id"])
+    assert doctor.incomplete_runs(lake, world.use_case).is_empty()
+    [record] = find_runs(lake, world.use_case, rerun["scoring_run_id"][0]).iter_rows(named=True)
+    report = replay_run(
+        lake,
+        world.use_case,
+        lambda pins: feature_store(lake.uri, pins=pins),
+        world.registry,
+        record,
+    )
+    assert report.matches, report.differences

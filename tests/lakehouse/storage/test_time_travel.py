@@ -46,3 +46,11 @@ def test_unknown_version_is_a_clear_error(lake: Lakehouse) -> None:
     lake.append("test.events", events([1], D1))
     with pytest.raises(VersionNotAvailableError, match=r"test\.events: version 7"):
         lake.read("test.events", version=7)
+
+
+def test_as_of_before_the_first_commit_is_not_version_zero(lake: Lakehouse) -> None:
+    before = datetime.now(UTC)
+    time.sleep(1.1)  # commit timestamps are read back to the millisecond
+    lake.append("test.events", events([1], D1))
+    with pytest.raises(VersionNotAvailableError, match="its first commit is later"):
+        lake.read("test.events", as_of=before)
