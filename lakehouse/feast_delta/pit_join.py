@@ -225,6 +225,8 @@ def point_in_time_join(
     to_utc = _to_utc(pl.col(ts_col), ts_dtype, unit)
     utc_ts = entity.select(to_utc).to_series()
     lo, hi = utc_ts.min(), utc_ts.max()
+    if lo is None or hi is None:  # no entity rows: the same plan, on an empty range, types it
+        lo = hi = datetime(1970, 1, 1, tzinfo=UTC)
 
     key_cols = list(dict.fromkeys(k for ff in features for k in ff.join_keys))
     left = (

@@ -355,3 +355,23 @@ def test_feature_store_full_names_and_on_demand_view(feast_repo: Any) -> None:
     for got, want in zip(result["adjusted__adjusted"], expected, strict=True):
         score = want["activity__score"]
         assert (math.isnan(got) and score is None) or got == pytest.approx(score + 0.5)
+
+
+def test_an_empty_entity_frame_gives_typed_empty_columns() -> None:
+    """No entity rows, a view with a TTL: zero rows with the columns a full join would have
+    (Feast's own stores return 0 rows too)."""
+    t = datetime(2024, 1, 10, tzinfo=UTC)
+    features = pl.DataFrame({"k": [1], "ts": [t], "v": [1.5], "tier": ["a"]})
+    frame = FeatureFrame(
+        "ttl", features.lazy(), ["k"], "ts", ["v", "tier"], None, timedelta(days=1)
+    )
+    full = point_in_time_join(pl.DataFrame({"k": [1], "event_timestamp": [t]}), [frame])
+    empty = point_in_time_join(full.head(0).select("k", "event_timestamp"), [frame])
+    assert empty.height == 0 and empty.schema == full.schema
+
+
+def test_feature_store_with_an_empty_entity_frame(feast_repo: Any) -> None:
+    store, _ = feast_repo
+    frame = entity_frame(make_entity_rows(0), None).head(0)
+    table = store.get_historical_features(entity_df=frame, features=FEATURES).to_arrow()
+    assert table.num_rows == 0 and {"value", "score", "tier", "qty"} <= set(table.column_names)
