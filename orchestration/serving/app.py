@@ -176,7 +176,14 @@ def create_app(service: Service | None = None, *, watch: bool = True) -> FastAPI
         except TimeoutError:
             raise ServiceError(503, errors.NOT_READY, "readiness check timed out") from None
         if ready:
-            return _json({"status": "ready", "use_cases": report})
+            return _json(
+                {
+                    "status": "ready",
+                    "worker": service.worker,
+                    "pid": os.getpid(),
+                    "use_cases": report,
+                }
+            )
         problems = "; ".join(
             f"{name}: {', '.join(r['problems'])}" for name, r in report.items() if r["problems"]
         )
