@@ -1,0 +1,575 @@
+"""The scoring service under load: latency percentiles and throughput at fixed request rates,
+beside plain Feast (``get_online_features`` and its own HTTP server) measured in the same run.
+
+World: ``--customers`` synthetic customers (the churn feature tables, one day), two registered
+model versions (``--trees`` trees of depth 6), one batch scoring run of that day so every
+customer has a cached score, and everything materialized into Feast's SQLite online store.
+
+Load: an open-loop client on loopback only: request ``i`` is due at ``start + i / rate`` and is
+sent by the first free thread of a pool, each thread on one keep-alive ``http.client``
+connection. Latency runs from sending the request to the end of the response body; a request
+sent more than 5 ms after it was due counts as "late" (the client, not the server, fell behind).
+The service runs as ``scorehouse serve --workers 2``; Feast's server runs with its defaults.
+
+Measured, in order: Feast SDK lookups (in process); Feast's HTTP server; the service's cached
+lookups, on-demand scores of 1 customer and of 100 in one request (features from the online
+store); ``--duration`` seconds of cached lookups at 500 req/s (with an audited side stream of
+on-demand scores); ``--duration`` seconds of mixed load during which the ``champion`` alias
+moves to the second version. Every on-demand request carries an ``X-Request-ID``; after the
+server has stopped, the audit table must hold exactly one row for each acknowledged one.
+
+    python benchmarks/bench_service.py                      # 60 s sustained and promotion runs
+    python benchmarks/bench_service.py --duration 15 --seconds 5 --customers 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_scoring import CHURN, DAY, synthetic_features, train_model
+from models.usecase import load_use_cases
+
+PREDICTION_FIELDS = [
+    f"{CHURN.name}_prediction:{f}"
+    for f in (
+        "score",
+        "risk_band",
+        "decision",
+        "reason_codes",
+        "reason_features",
+        "reason_contributions",
+        "model_version",
+        "scoring_run_id",
+        "scored_at",
+    )
+]
+LATE_S = 0.005
+Request = tuple[str, str, bytes | None, dict[str, str]]
+
+
+@dataclass
+class Load:
+    """Outcome of one open-loop run."""
+
+    name: str
+    rate: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    late: int = 0
+    elapsed: float = 0.0
+    versions: list[tuple[float, str]] = field(default_factory=list)  # (sent at, X-Model-Version)
+    acknowledged: list[str] = field(default_factory=list)  # X-Request-ID of 200 answers
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(np.array(self.latencies) * 1000, q))
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+def run_load(
+    port: int,
+    name: str,
+    make: Callable[[int], Request],
+    rate: float,
+    seconds: float,
+    *,
+    threads: int = 16,
+    track: bool = False,
+) -> Load:
+    """Send ``rate * seconds`` requests on schedule; see the module docstring."""
+    total = int(rate * seconds)
+    result = Load(name, rate)
+    counter = itertools.count()
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while (i := next(counter)) < total:
+            due = start + i / rate
+            if (wait := due - time.perf_counter()) > 0:
+                time.sleep(wait)
+            method, path, body, headers = make(i)
+            sent = time.perf_counter()
+            try:
+                connection.request(method, path, body, headers)
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+                version = response.getheader("X-Model-Version") or ""
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok, version = False, ""
+            done = time.perf_counter()
+            with lock:
+                result.latencies.append(done - sent)
+                result.late += sent - due > LATE_S
+                result.errors += not ok
+                if track:
+                    result.versions.append((sent - start, version))
+                    if ok and "X-Request-ID" in headers:
+                        result.acknowledged.append(headers["X-Request-ID"])
+        connection.close()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(port: int, path: str, process: subprocess.Popen, ok: set[int], timeout=240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", path)
+            if connection.getresponse().status in ok:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server on {port} not ready")
+
+
+def _wait_workers(port: int, process: subprocess.Popen, workers: int) -> None:
+    """Until every worker answers /readyz (each new connection lands on either)."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 300
+    while len(seen) < workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("scoring service did not get ready")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/readyz")
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            if response.status == 200:
+                seen.add(body["pid"])
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+
+
+def register(registry, booster, training_set_version: int) -> str:
+    """Register ``booster`` as a version of the churn model (MLflow's xgboost format)."""
+    import mlflow
+    import mlflow.xgboost
+
+    mlflow.set_tracking_uri(registry.uri)
+    mlflow.set_registry_uri(registry.uri)
+    experiment = registry.experiment_id()
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow.xgboost.log_model(booster, name="model", model_format="json")
+    try:
+        registry.client.get_registered_model(registry.model_name)
+    except Exception:
+        registry.client.create_registered_model(registry.model_name)
+    tags = {
+        "feature_service": CHURN.features.service,
+        "training_set_version": str(training_set_version),
+        "iteration_range": f"0,{booster.num_boosted_rounds()}",
+    }
+    created = registry.client.create_model_version(
+        registry.model_name, info.model_uri, run.info.run_id, tags=tags
+    )
+    return str(created.version)
+
+
+def build_world(root: Path, customers: int, trees: int) -> tuple[list[str], list[str]]:
+    """Features, two model versions (the first the champion), a scored day, all online."""
+    from feature_repo.config import apply, feature_store
+    from models.lifecycle.registry import CHAMPION, ModelRegistry
+    from models.scoring.batch import ScoringRun, load_model, pin_feature_versions, score_day
+
+    lake = load_use_cases().lakehouse(root / "lake")
+    tables = synthetic_features(customers)
+    for name, frame in tables.items():
+        lake.append(name, frame)
+    lake.create_if_missing(CHURN.tables.scoring.predictions)
+    apply(str(root / "lake"))
+    registry = ModelRegistry(CHURN.model_name)
+    versions = []
+    for seed in (0, 1):
+        sample = {n: f.sample(fraction=0.9, seed=seed) for n, f in tables.items()}
+        versions.append(register(registry, train_model(sample, trees, 6), seed))
+    registry.set_alias(CHAMPION, versions[0])
+    pins = pin_feature_versions(lake, CHURN.tables.feature_tables)
+    run = ScoringRun("bench-batch", DAY, "bench", "bench", pins, datetime.now(UTC))
+    store = feature_store(str(root / "lake"), pins=pins)
+    score_day(lake, store, CHURN, load_model(registry), run, CHURN.scoring)
+    start = datetime.combine(DAY, datetime.min.time(), tzinfo=UTC)
+    feature_store(str(root / "lake")).materialize(start, start + timedelta(days=2))
+    return [f"C{i:08d}" for i in range(customers)], versions
+
+
+def sdk_lookups(ids: list[str], requests: int) -> Load:
+    from feature_repo.config import feature_store
+
+    store = feature_store()
+    rng = np.random.default_rng(0)
+    result = Load("Feast SDK get_online_features (in process, closed loop)", 0)
+    for n in range(requests + 50):
+        entity = ids[int(rng.integers(len(ids)))]
+        started = time.perf_counter()
+        store.get_online_features(
+            features=PREDICTION_FIELDS, entity_rows=[{"customer_id": entity}]
+        ).to_dict()
+        if n >= 50:
+            result.latencies.append(time.perf_counter() - started)
+    result.elapsed = sum(result.latencies)
+    return result
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--trees", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=15, help="length of each latency run")
+    parser.add_argument("--duration", type=float, default=60, help="sustained/promotion runs")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "service.md"
+    )
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
+        root = Path(tmp)
+        home = root / "home"
+        os.environ["SCOREHOUSE_HOME"] = str(home)
+        os.environ["SCOREHOUSE_LAKEHOUSE_URI"] = str(root / "lake")
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        print("building the world…", file=sys.stderr, flush=True)
+        ids, versions = build_world(root, args.customers, args.trees)
+        rng = np.random.default_rng(7)
+        picks = rng.integers(len(ids), size=2_000_000)
+
+        def entity(i: int) -> str:
+            return ids[int(picks[i % len(picks)])]
+
+        runs: list[Load] = []
+        print("plain Feast…", file=sys.stderr, flush=True)
+        runs.append(sdk_lookups(ids, int(200 * args.seconds)))
+        feast_port = _free_port()
+        serve = (
+            "from feature_repo.config import feature_store; "
+            f"feature_store().serve(host='127.0.0.1', port={feast_port}, type_='http')"
+        )
+        env = {**os.environ}
+        feast = subprocess.Popen(
+            [sys.executable, "-c", serve],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        json_headers = {"Content-Type": "application/json"}
+
+        def feast_lookup(i: int) -> Request:
+            body = {"features": PREDICTION_FIELDS, "entities": {"customer_id": [entity(i)]}}
+            return "POST", "/get-online-features", json.dumps(body).encode(), json_headers
+
+        try:
+            _wait_http(feast_port, "/health", feast, {200})
+            run_load(feast_port, "warm-up", feast_lookup, 200, 1)
+            runs.append(
+                run_load(
+                    feast_port,
+                    "Feast HTTP server (FeatureStore.serve defaults), 1 customer, 200 req/s",
+                    feast_lookup,
+                    200,
+                    args.seconds,
+                )
+            )
+        finally:
+            _stop(feast)
+
+        port = _free_port()
+        spool = root / "spool"
+        command = [
+            str(Path(sys.executable).parent / "scorehouse"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--poll",
+            "2",
+            "--spool-dir",
+            str(spool),
+        ]
+        print("scoring service…", file=sys.stderr, flush=True)
+        service = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        audited: dict[str, list[str]] = {}
+
+        def cached(i: int) -> Request:
+            return "GET", f"/v1/churn/entities/{entity(i)}/score", None, {}
+
+        def scored(tag: str, size: int = 1) -> Callable[[int], Request]:
+            def make(i: int) -> Request:
+                if size == 1:
+                    body: dict = {"entity_id": entity(i)}
+                else:
+                    body = {"entities": [{"entity_id": entity(i * size + k)} for k in range(size)]}
+                headers = {**json_headers, "X-Request-ID": f"{tag}-{i}"}
+                return "POST", "/v1/churn/score", json.dumps(body).encode(), headers
+
+            return make
+
+        def audited_run(*load_args, tag: str, **kwargs) -> Load:
+            result = run_load(port, *load_args, track=True, **kwargs)
+            audited[tag] = result.acknowledged
+            return result
+
+        try:
+            _wait_workers(port, service, args.workers)
+            run_load(port, "warm-up", cached, 200, 1)
+            run_load(port, "warm-up", scored("warm"), 100, 1)
+            runs.append(
+                run_load(
+                    port, "service: cached score, 1 customer, 200 req/s", cached, 200, args.seconds
+                )
+            )
+            runs.append(
+                audited_run(
+                    "service: on-demand score + exact SHAP + 3 reasons, 1 customer, 100 req/s",
+                    scored("one"),
+                    100,
+                    args.seconds,
+                    tag="one",
+                )
+            )
+            runs.append(
+                audited_run(
+                    "service: on-demand, batch of 100 customers in one request, 10 req/s",
+                    scored("hundred", 100),
+                    10,
+                    args.seconds * 2,
+                    tag="hundred",
+                    threads=4,
+                )
+            )
+            side: list[Load] = []
+            stream = threading.Thread(
+                target=lambda: side.append(
+                    audited_run(
+                        "side stream: on-demand, 20 req/s",
+                        scored("side"),
+                        20,
+                        args.duration,
+                        tag="side",
+                        threads=2,
+                    )
+                )
+            )
+            stream.start()
+            sustained = run_load(
+                port,
+                f"service: sustained cached lookups, 500 req/s for {args.duration:.0f} s",
+                cached,
+                500,
+                args.duration,
+                threads=24,
+            )
+            stream.join()
+            runs += [sustained, *side]
+            promotion = promote(port, scored("promo"), cached, args.duration, versions, audited)
+            runs += promotion.loads
+        finally:
+            _stop(service)  # SIGTERM: workers commit their spools
+        lost, duplicated, audit_rows = check_audit(audited)
+
+    report = render(runs, promotion, lost, duplicated, audit_rows, args, versions)
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("# Scoring service benchmark\n\n" + report + "\n")
+    return report
+
+
+@dataclass
+class Promotion:
+    loads: list[Load]
+    moved_at: float
+    first_new: float | None
+    last_old: float | None
+    mixed: int  # responses whose X-Model-Version names not exactly one version
+    failed: int
+
+
+def promote(
+    port: int,
+    score: Callable[[int], Request],
+    cached: Callable[[int], Request],
+    seconds: float,
+    versions: list[str],
+    audited: dict[str, list[str]],
+) -> Promotion:
+    """Mixed load (on-demand 150 req/s + cached 150 req/s); the champion alias moves to the
+    second version a third of the way in."""
+    from models.lifecycle.registry import CHAMPION, ModelRegistry
+
+    registry = ModelRegistry(CHURN.model_name)
+    results: list[Load] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                run_load(port, "promotion: on-demand, 150 req/s", score, 150, seconds, track=True)
+            )
+        ),
+        threading.Thread(
+            target=lambda: results.append(
+                run_load(port, "promotion: cached lookups, 150 req/s", cached, 150, seconds)
+            )
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 3)
+    registry.set_alias(CHAMPION, versions[1])
+    moved = seconds / 3
+    for thread in threads:
+        thread.join()
+    scored = next(r for r in results if r.versions)
+    audited["promo"] = scored.acknowledged
+    new = [t for t, v in scored.versions if v == versions[1]]
+    old = [t for t, v in scored.versions if v == versions[0]]
+    mixed = sum(1 for _, v in scored.versions if v not in versions)
+    return Promotion(
+        results,
+        moved,
+        min(new) if new else None,
+        max(old) if old else None,
+        mixed,
+        sum(r.errors for r in results),
+    )
+
+
+def check_audit(audited: dict[str, list[str]]) -> tuple[int, int, int]:
+    """(acknowledged requests missing from the audit table, duplicate rows, rows checked)."""
+    lake = load_use_cases().lakehouse()
+    table = lake.read(
+        CHURN.tables.scoring.online_predictions,
+        columns=["client_request_id", "request_id", "item", "role"],
+    )
+    acknowledged = {c for ids in audited.values() for c in ids}
+    rows = table.filter(pl.col("client_request_id").is_in(list(acknowledged)))
+    present = set(rows["client_request_id"])
+    duplicated = int(table.select("request_id", "item", "role").is_duplicated().sum())
+    return len(acknowledged - present), duplicated, rows.height
+
+
+def render(
+    runs: list[Load],
+    promotion: Promotion,
+    lost: int,
+    duplicated: int,
+    audit_rows: int,
+    args: argparse.Namespace,
+    versions: list[str],
+) -> str:
+    def row(load: Load) -> str:
+        rate = "closed loop" if not load.rate else f"{load.rate:.0f}"
+        return (
+            f"| {load.name} | {rate} | {len(load.latencies):,} | {load.throughput:,.0f} | "
+            f"{load.percentile(50):.2f} | {load.percentile(95):.2f} | {load.percentile(99):.2f} | "
+            f"{max(load.latencies) * 1000:.1f} | {load.errors} | {load.late} |"
+        )
+
+    by_name = {r.name: r for r in runs}
+    feast_http = next(r for n, r in by_name.items() if n.startswith("Feast HTTP"))
+    cached = next(r for n, r in by_name.items() if n.startswith("service: cached"))
+    one = next(r for n, r in by_name.items() if "1 customer, 100" in n)
+    hundred = next(r for n, r in by_name.items() if "batch of 100" in n)
+    sustained = next(r for n, r in by_name.items() if "sustained" in n)
+
+    def mark(ok: bool) -> str:
+        return "✓" if ok else "✗"
+
+    switched = (
+        f"first answer by v{versions[1]} {promotion.first_new - promotion.moved_at:.2f} s after "
+        f"the alias moved, last by v{versions[0]} "
+        f"{(promotion.last_old or 0) - promotion.moved_at:.2f} s after"
+        if promotion.first_new is not None
+        else "the new version never answered"
+    )
+    lines = [
+        f"### {args.customers:,} customers in SQLite, {args.trees} trees of depth 6, "
+        f"{len(CHURN.encoding.names)} features; service with {args.workers} workers, "
+        f"{os.cpu_count()} CPUs shared by client and servers",
+        "",
+        "| run | req/s asked | requests | req/s done | p50 ms | p95 ms | p99 ms | max ms | "
+        "errors | late sends |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(row(r) for r in runs),
+        "",
+        "Targets:",
+        "",
+        f"- cached score p99 ≤ 3 ms at 200 req/s: {cached.percentile(99):.2f} ms "
+        f"{mark(cached.percentile(99) <= 3)}; ≤ Feast HTTP p99 ({feast_http.percentile(99):.2f} "
+        f"ms): {mark(cached.percentile(99) <= feast_http.percentile(99))}",
+        f"- on-demand 1 customer p99 ≤ 10 ms: {one.percentile(99):.2f} ms "
+        f"{mark(one.percentile(99) <= 10)}",
+        f"- on-demand batch of 100 p99 ≤ 30 ms: {hundred.percentile(99):.2f} ms "
+        f"{mark(hundred.percentile(99) <= 30)}",
+        f"- sustained 500 req/s for {args.duration:.0f} s: {sustained.errors} errors, "
+        f"{sustained.throughput:,.0f} req/s done {mark(sustained.errors == 0)}; audit: {lost} "
+        f"acknowledged on-demand requests missing, {duplicated} duplicate rows "
+        f"({audit_rows:,} rows checked) {mark(lost == 0 and duplicated == 0)}",
+        f"- promotion during {args.duration:.0f} s of load: {promotion.failed} failed requests, "
+        f"{promotion.mixed} answers not naming exactly one version "
+        f"{mark(promotion.failed == 0 and promotion.mixed == 0)}; {switched}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
