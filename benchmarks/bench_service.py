@@ -11,15 +11,18 @@ connection. Latency runs from sending the request to the end of the response bod
 sent more than 5 ms after it was due counts as "late" (the client, not the server, fell behind).
 The service runs as ``scorehouse serve --workers 2``; Feast's server runs with its defaults.
 
-Measured, in order: Feast SDK lookups (in process); Feast's HTTP server; the service's cached
-lookups, on-demand scores of 1 customer and of 100 in one request (features from the online
-store); ``--duration`` seconds of cached lookups at 500 req/s (with an audited side stream of
-on-demand scores); ``--duration`` seconds of mixed load during which the ``champion`` alias
-moves to the second version. Every on-demand request carries an ``X-Request-ID``; after the
-server has stopped, the audit table must hold exactly one row for each acknowledged one.
+Measured: in ``--rounds`` interleaved rounds (each measurement a second or two per round, so
+baselines and service share the same machine state), Feast SDK lookups in process at 200/s,
+Feast's HTTP server at 200 req/s, the service's cached lookups at 200 req/s, its on-demand
+scores of 1 customer at 100 req/s and of 100 customers in one request at 10 req/s (features from
+the online store); then ``--duration`` seconds of cached lookups at 500 req/s with an audited
+side stream of on-demand scores; then ``--duration`` seconds of mixed load during which the
+``champion`` alias moves to the second version. Every on-demand request carries an
+``X-Request-ID``; after the server has stopped, the audit table must hold a row for each
+acknowledged one, and no duplicate.
 
-    python benchmarks/bench_service.py                      # 60 s sustained and promotion runs
-    python benchmarks/bench_service.py --duration 15 --seconds 5 --customers 2000
+    python benchmarks/bench_service.py                      # about 6 minutes
+    python benchmarks/bench_service.py --rounds 3 --duration 10 --customers 2000 --trees 50
 """
 
 from __future__ import annotations
@@ -87,6 +90,14 @@ class Load:
     def throughput(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
+    def merge(self, part: Load) -> None:
+        self.latencies += part.latencies
+        self.errors += part.errors
+        self.late += part.late
+        self.elapsed += part.elapsed
+        self.versions += part.versions
+        self.acknowledged += part.acknowledged
+
 
 def run_load(
     port: int,
@@ -97,8 +108,10 @@ def run_load(
     *,
     threads: int = 16,
     track: bool = False,
+    offset: int = 0,
 ) -> Load:
-    """Send ``rate * seconds`` requests on schedule; see the module docstring."""
+    """Send ``rate * seconds`` requests on schedule (``make(offset + i)``); see the module
+    docstring."""
     total = int(rate * seconds)
     result = Load(name, rate)
     counter = itertools.count()
@@ -111,7 +124,7 @@ def run_load(
             due = start + i / rate
             if (wait := due - time.perf_counter()) > 0:
                 time.sleep(wait)
-            method, path, body, headers = make(i)
+            method, path, body, headers = make(offset + i)
             sent = time.perf_counter()
             try:
                 connection.request(method, path, body, headers)
@@ -236,21 +249,23 @@ def build_world(root: Path, customers: int, trees: int) -> tuple[list[str], list
     return [f"C{i:08d}" for i in range(customers)], versions
 
 
-def sdk_lookups(ids: list[str], requests: int) -> Load:
-    from feature_repo.config import feature_store
-
-    store = feature_store()
-    rng = np.random.default_rng(0)
-    result = Load("Feast SDK get_online_features (in process, closed loop)", 0)
-    for n in range(requests + 50):
-        entity = ids[int(rng.integers(len(ids)))]
-        started = time.perf_counter()
+def sdk_lookups(
+    store, entity: Callable[[int], str], rate: float, seconds: float, offset: int
+) -> Load:
+    """``get_online_features`` in this process, paced like the HTTP runs (one thread)."""
+    result = Load("Feast SDK get_online_features, in process", rate)
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        sent = time.perf_counter()
         store.get_online_features(
-            features=PREDICTION_FIELDS, entity_rows=[{"customer_id": entity}]
+            features=PREDICTION_FIELDS, entity_rows=[{"customer_id": entity(offset + i)}]
         ).to_dict()
-        if n >= 50:
-            result.latencies.append(time.perf_counter() - started)
-    result.elapsed = sum(result.latencies)
+        result.latencies.append(time.perf_counter() - sent)
+        result.late += sent - due > LATE_S
+    result.elapsed = time.perf_counter() - start
     return result
 
 
@@ -264,11 +279,21 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=30)
 
 
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stopped with every worker
+    )
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=15, help="length of each latency run")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved latency rounds")
     parser.add_argument("--duration", type=float, default=60, help="sustained/promotion runs")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -278,78 +303,42 @@ def main(argv: list[str] | None = None) -> str:
 
     with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
         root = Path(tmp)
-        home = root / "home"
-        os.environ["SCOREHOUSE_HOME"] = str(home)
+        os.environ["SCOREHOUSE_HOME"] = str(root / "home")
         os.environ["SCOREHOUSE_LAKEHOUSE_URI"] = str(root / "lake")
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         print("building the world…", file=sys.stderr, flush=True)
         ids, versions = build_world(root, args.customers, args.trees)
-        rng = np.random.default_rng(7)
-        picks = rng.integers(len(ids), size=2_000_000)
+        from feature_repo.config import feature_store
+
+        store = feature_store()
+        picks = np.random.default_rng(7).integers(len(ids), size=1_000_003)
 
         def entity(i: int) -> str:
             return ids[int(picks[i % len(picks)])]
 
-        runs: list[Load] = []
-        print("plain Feast…", file=sys.stderr, flush=True)
-        runs.append(sdk_lookups(ids, int(200 * args.seconds)))
-        feast_port = _free_port()
-        serve = (
-            "from feature_repo.config import feature_store; "
-            f"feature_store().serve(host='127.0.0.1', port={feast_port}, type_='http')"
+        feast_port, port = _free_port(), _free_port()
+        feast = _start(
+            [
+                sys.executable,
+                "-c",
+                "from feature_repo.config import feature_store; "
+                f"feature_store().serve(host='127.0.0.1', port={feast_port}, type_='http')",
+            ]
         )
-        env = {**os.environ}
-        feast = subprocess.Popen(
-            [sys.executable, "-c", serve],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        service = _start(
+            [
+                str(Path(sys.executable).parent / "scorehouse"),
+                "serve",
+                *("--port", str(port), "--workers", str(args.workers), "--poll", "2"),
+                *("--spool-dir", str(root / "spool")),
+            ]
         )
         json_headers = {"Content-Type": "application/json"}
+        audited: dict[str, list[str]] = {}
 
         def feast_lookup(i: int) -> Request:
             body = {"features": PREDICTION_FIELDS, "entities": {"customer_id": [entity(i)]}}
             return "POST", "/get-online-features", json.dumps(body).encode(), json_headers
-
-        try:
-            _wait_http(feast_port, "/health", feast, {200})
-            run_load(feast_port, "warm-up", feast_lookup, 200, 1)
-            runs.append(
-                run_load(
-                    feast_port,
-                    "Feast HTTP server (FeatureStore.serve defaults), 1 customer, 200 req/s",
-                    feast_lookup,
-                    200,
-                    args.seconds,
-                )
-            )
-        finally:
-            _stop(feast)
-
-        port = _free_port()
-        spool = root / "spool"
-        command = [
-            str(Path(sys.executable).parent / "scorehouse"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--poll",
-            "2",
-            "--spool-dir",
-            str(spool),
-        ]
-        print("scoring service…", file=sys.stderr, flush=True)
-        service = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        audited: dict[str, list[str]] = {}
 
         def cached(i: int) -> Request:
             return "GET", f"/v1/churn/entities/{entity(i)}/score", None, {}
@@ -365,67 +354,24 @@ def main(argv: list[str] | None = None) -> str:
 
             return make
 
-        def audited_run(*load_args, tag: str, **kwargs) -> Load:
-            result = run_load(port, *load_args, track=True, **kwargs)
-            audited[tag] = result.acknowledged
-            return result
-
         try:
+            print("waiting for the servers…", file=sys.stderr, flush=True)
+            _wait_http(feast_port, "/health", feast, {200})
             _wait_workers(port, service, args.workers)
-            run_load(port, "warm-up", cached, 200, 1)
-            run_load(port, "warm-up", scored("warm"), 100, 1)
-            runs.append(
-                run_load(
-                    port, "service: cached score, 1 customer, 200 req/s", cached, 200, args.seconds
-                )
+            for target, make in [(feast_port, feast_lookup), (port, cached), (port, scored("w"))]:
+                run_load(target, "warm-up", make, 100, 1)
+            runs = latency_rounds(
+                args.rounds, store, entity, feast_port, port, feast_lookup, cached, scored, audited
             )
-            runs.append(
-                audited_run(
-                    "service: on-demand score + exact SHAP + 3 reasons, 1 customer, 100 req/s",
-                    scored("one"),
-                    100,
-                    args.seconds,
-                    tag="one",
-                )
-            )
-            runs.append(
-                audited_run(
-                    "service: on-demand, batch of 100 customers in one request, 10 req/s",
-                    scored("hundred", 100),
-                    10,
-                    args.seconds * 2,
-                    tag="hundred",
-                    threads=4,
-                )
-            )
-            side: list[Load] = []
-            stream = threading.Thread(
-                target=lambda: side.append(
-                    audited_run(
-                        "side stream: on-demand, 20 req/s",
-                        scored("side"),
-                        20,
-                        args.duration,
-                        tag="side",
-                        threads=2,
-                    )
-                )
-            )
-            stream.start()
-            sustained = run_load(
-                port,
-                f"service: sustained cached lookups, 500 req/s for {args.duration:.0f} s",
-                cached,
-                500,
-                args.duration,
-                threads=24,
-            )
-            stream.join()
-            runs += [sustained, *side]
+            _stop(feast)
+            print("sustained load…", file=sys.stderr, flush=True)
+            runs += sustained(port, cached, scored("side"), args.duration, audited)
+            print("promotion under load…", file=sys.stderr, flush=True)
             promotion = promote(port, scored("promo"), cached, args.duration, versions, audited)
             runs += promotion.loads
         finally:
-            _stop(service)  # SIGTERM: workers commit their spools
+            _stop(feast)
+            _stop(service)  # SIGTERM: the workers commit their spools before they exit
         lost, duplicated, audit_rows = check_audit(audited)
 
     report = render(runs, promotion, lost, duplicated, audit_rows, args, versions)
@@ -433,6 +379,102 @@ def main(argv: list[str] | None = None) -> str:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# Scoring service benchmark\n\n" + report + "\n")
     return report
+
+
+def latency_rounds(
+    rounds: int,
+    store,
+    entity: Callable[[int], str],
+    feast_port: int,
+    port: int,
+    feast_lookup: Callable[[int], Request],
+    cached: Callable[[int], Request],
+    scored: Callable[..., Callable[[int], Request]],
+    audited: dict[str, list[str]],
+) -> list[Load]:
+    """Each round runs every measurement for a second or two, one after the other, so that the
+    baselines and the service see the same machine (other load on it comes and goes)."""
+    one, hundred = scored("one"), scored("hundred", 100)
+    plan: list[tuple[str, Callable[[int], Load]]] = [
+        ("sdk", lambda o: sdk_lookups(store, entity, 200, 1, o)),
+        (
+            "feast",
+            lambda o: run_load(
+                feast_port,
+                "Feast HTTP server (FeatureStore.serve defaults), 1 customer",
+                feast_lookup,
+                200,
+                1,
+                offset=o,
+            ),
+        ),
+        (
+            "cached",
+            lambda o: run_load(port, "service: cached score, 1 customer", cached, 200, 1, offset=o),
+        ),
+        (
+            "one",
+            lambda o: run_load(
+                port,
+                "service: on-demand score + exact SHAP + 3 reasons, 1 customer",
+                one,
+                100,
+                1,
+                offset=o,
+                track=True,
+            ),
+        ),
+        (
+            "hundred",
+            lambda o: run_load(
+                port,
+                "service: on-demand, 100 customers in one request",
+                hundred,
+                10,
+                2,
+                offset=o,
+                track=True,
+                threads=4,
+            ),
+        ),
+    ]
+    totals: dict[str, Load] = {}
+    for r in range(rounds):
+        print(f"latency round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+        for key, measure in plan:
+            part = measure(r * 1000)
+            totals.setdefault(key, Load(part.name, part.rate)).merge(part)
+    audited["one"] = totals["one"].acknowledged
+    audited["hundred"] = totals["hundred"].acknowledged
+    return list(totals.values())
+
+
+def sustained(
+    port: int,
+    cached: Callable[[int], Request],
+    side: Callable[[int], Request],
+    seconds: float,
+    audited: dict[str, list[str]],
+) -> list[Load]:
+    """Cached lookups at 500 req/s, with an audited stream of on-demand scores beside them."""
+    stream: list[Load] = []
+    thread = threading.Thread(
+        target=lambda: stream.append(
+            run_load(port, "beside it: on-demand scores", side, 20, seconds, threads=2, track=True)
+        )
+    )
+    thread.start()
+    lookups = run_load(
+        port,
+        f"service: cached lookups, sustained {seconds:.0f} s",
+        cached,
+        500,
+        seconds,
+        threads=24,
+    )
+    thread.join()
+    audited["side"] = stream[0].acknowledged
+    return [lookups, *stream]
 
 
 @dataclass
@@ -524,12 +566,11 @@ def render(
             f"{max(load.latencies) * 1000:.1f} | {load.errors} | {load.late} |"
         )
 
-    by_name = {r.name: r for r in runs}
-    feast_http = next(r for n, r in by_name.items() if n.startswith("Feast HTTP"))
-    cached = next(r for n, r in by_name.items() if n.startswith("service: cached"))
-    one = next(r for n, r in by_name.items() if "1 customer, 100" in n)
-    hundred = next(r for n, r in by_name.items() if "batch of 100" in n)
-    sustained = next(r for n, r in by_name.items() if "sustained" in n)
+    def find(fragment: str) -> Load:
+        return next(r for r in runs if fragment in r.name)
+
+    feast_http, cached = find("Feast HTTP"), find("cached score, 1 customer")
+    one, hundred, steady = find("3 reasons, 1 customer"), find("100 customers"), find("sustained")
 
     def mark(ok: bool) -> str:
         return "✓" if ok else "✗"
@@ -560,8 +601,8 @@ def render(
         f"{mark(one.percentile(99) <= 10)}",
         f"- on-demand batch of 100 p99 ≤ 30 ms: {hundred.percentile(99):.2f} ms "
         f"{mark(hundred.percentile(99) <= 30)}",
-        f"- sustained 500 req/s for {args.duration:.0f} s: {sustained.errors} errors, "
-        f"{sustained.throughput:,.0f} req/s done {mark(sustained.errors == 0)}; audit: {lost} "
+        f"- sustained 500 req/s for {args.duration:.0f} s: {steady.errors} errors, "
+        f"{steady.throughput:,.0f} req/s done {mark(steady.errors == 0)}; audit: {lost} "
         f"acknowledged on-demand requests missing, {duplicated} duplicate rows "
         f"({audit_rows:,} rows checked) {mark(lost == 0 and duplicated == 0)}",
         f"- promotion during {args.duration:.0f} s of load: {promotion.failed} failed requests, "

@@ -200,6 +200,8 @@ def feature_frame(
         "event_timestamp": [event_timestamp] * len(rows),
     }
     columns |= {name: [row.get(name) for row in rows] for name in encoding.names}
+    # Column lists, not row dicts: this constructor refuses a float for an integer feature
+    # where the row constructors would silently truncate it.
     return pl.DataFrame(columns, schema=schema)
 
 

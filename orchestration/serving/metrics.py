@@ -135,7 +135,19 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def mark_worker_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (multi-process mode only)."""
-    if os.environ.get(MULTIPROC_ENV):
-        prometheus_multiprocess.mark_process_dead(pid)
+def forget_dead_workers() -> None:
+    """Drop the live gauges of workers that are gone (a replaced worker's pending audit rows
+    must not count forever); multi-process mode only, called as a worker starts."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder or not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if not name.startswith("gauge_live"):
+            continue
+        pid = int(name.rsplit("_", 1)[-1].removesuffix(".db"))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            prometheus_multiprocess.mark_process_dead(pid)
+        except PermissionError:
+            pass  # alive, someone else's

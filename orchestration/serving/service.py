@@ -37,7 +37,7 @@ from orchestration.serving import errors
 from orchestration.serving.audit import USE_CASE, AuditWriter, Spool, ensure_tables
 from orchestration.serving.errors import ServiceError
 from orchestration.serving.holder import SHADOW, ModelHolder, ModelSet, ServedModel
-from orchestration.serving.metrics import Metrics
+from orchestration.serving.metrics import Metrics, forget_dead_workers
 from orchestration.serving.online import OnlineLookup, OnlineRow
 from orchestration.serving.payload import Contract, Item, ScoreRequest, parse
 from orchestration.serving.settings import ServiceSettings
@@ -149,6 +149,7 @@ class Service:
 
     def start(self, *, watch: bool = True) -> None:
         """Open the spool, create the audit tables, start the model watcher and the flusher."""
+        forget_dead_workers()
         ensure_tables(self.lake, [u.table for u in self.use_cases.values()])
         root = self.settings.spool_root
         root.mkdir(parents=True, exist_ok=True)
