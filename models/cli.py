@@ -168,8 +168,8 @@ def run_replay(context: Context, args: argparse.Namespace) -> int:
         found, status = _replay_requests(context, lake, args.run_id)
     if not found:
         raise ValueError(
-            f"no scoring run or on-demand request {args.run_id!r} in any use case's scoring runs "
-            "or online predictions"
+            f"no scoring run {args.run_id!r} in any use case's scoring runs, nor an on-demand "
+            "request of that id in their online predictions"
         )
     return status
 

@@ -10,6 +10,7 @@ from two threads at once, and a promotion's warm-up queues behind the requests i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -126,10 +127,8 @@ class Service:
                 self.store,
                 share,
                 compute=self.on_scoring_thread,
-                on_swap=lambda new, old, name=use_case.name: self._swapped(name, new, old),
-                on_failure=lambda _, name=use_case.name: self.metrics.load_failures.labels(
-                    name
-                ).inc(),
+                on_swap=functools.partial(self._swapped, use_case.name),
+                on_failure=functools.partial(self._load_failed, use_case.name),
             )
             self.use_cases[use_case.name] = UseCaseService(use_case, holder)
             for role in ("champion", "canary", "shadow"):
@@ -231,6 +230,9 @@ class Service:
 
     def _committed(self, rows: int) -> None:
         self.metrics.audit_committed.inc(rows)
+
+    def _load_failed(self, name: str, _: str) -> None:
+        self.metrics.load_failures.labels(name).inc()
 
     def _swapped(self, name: str, new: ModelSet, old: dict[str, str]) -> None:
         versions = new.versions()
@@ -360,12 +362,14 @@ class Service:
             results, audit = self._score(service, models, request, rows, sources, ctx)
             ctx.check_deadline()
             self._spool(audit)
-        except ServiceError as error:
-            return self._refuse(service, error, ctx, entity_id)
+        except ServiceError as refusal:
+            return self._refuse(service, refusal, ctx, entity_id)
         except Exception:
             logger.exception("request %s failed", ctx.request_id)
-            error = ServiceError(500, errors.INTERNAL, f"internal error (request {ctx.request_id})")
-            return self._refuse(service, error, ctx, entity_id)
+            internal = ServiceError(
+                500, errors.INTERNAL, f"internal error (request {ctx.request_id})"
+            )
+            return self._refuse(service, internal, ctx, entity_id)
         for role, count in _count_roles(audit).items():
             self.metrics.scored.labels(name, role).inc(count)
         versions = tuple(sorted({r["model"]["version"] for r in results}))
