@@ -1,16 +1,23 @@
 """Audited requests: every on-demand decision and every refused request in Delta, losing none.
 
-Write-ahead: before a response is sent, the request's audit rows are appended to this worker's
+Write-ahead: before a response is sent, the request's audit rows are written to this worker's
 spool and fsynced (``Spool.append``, one JSON line per request). A background flusher
-(``AuditWriter``) seals the spool's current segment, commits the rows of the sealed segments to
-each use case's ``ml.<uc>_online_predictions`` through ``Lakehouse.append``, and deletes a
-segment only after its commit. So a crash or ``kill -9`` loses no acknowledged request: its rows
-are in a segment, in the table, or (when the process died between commit and delete) both.
+(``AuditWriter``) commits the rows spooled since its last commit to each use case's
+``ml.<uc>_online_predictions`` through ``Lakehouse.append``, and deletes a segment only once
+every row in it is committed. So a crash or ``kill -9`` loses no acknowledged request: its rows
+are in a segment, in the table, or (when the process died between a commit and the delete)
+both.
 
-Idempotent by request id: a segment that may have been committed already (one left by a dead
-worker, or one whose last commit attempt failed) is committed without the rows whose
+Idempotent by request id: rows that may have been committed already (a dead worker's segments,
+or rows whose last commit attempt failed) are committed without those whose
 ``(request_id, item, role)`` the table already holds. A torn last line, a write the crash
 interrupted, was never acknowledged and is skipped whole (a line holds all rows of a request).
+
+Segments are preallocated, zero-filled files (``segment_bytes``, 8 MiB by default) written in
+place: an fsync then flushes data only, never the file's size or extents, so it does not wait on
+the filesystem journal that other writers (Delta commits) keep busy. The written part of a
+segment ends at its first NUL byte (JSON never contains one). The flusher prepares the next
+segment ahead, so a request rarely waits for one to be zero-filled.
 
 Layout: ``<spool>/<worker>/LOCK``, held with ``flock`` while the worker lives, and numbered
 segments ``000000000001.jsonl``. Every worker, and ``scorehouse serve`` before it starts them,
@@ -41,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 LOCK = "LOCK"
 SUFFIX = ".jsonl"
+SEGMENT_BYTES = 8 << 20
 USE_CASE = "_use_case"  # the spool row's use case (not a table column)
 KEY = ("request_id", "item", "role")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,7 +81,7 @@ class SpoolLockedError(RuntimeError):
 class Spool:
     """One worker's write-ahead log of audit rows (see the module docstring)."""
 
-    def __init__(self, root: Path, worker: str) -> None:
+    def __init__(self, root: Path, worker: str, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.root = root
         self.dir = root / worker
         self.dir.mkdir(parents=True, exist_ok=False)
@@ -84,77 +92,111 @@ class Spool:
             os.close(self._lock)
             raise SpoolLockedError(f"spool {self.dir} is held by another process") from None
         _fsync_dir(root)
+        self.segment_bytes = segment_bytes
         self._mutex = threading.Lock()
         self._sequence = 0
         self._fd = -1
-        self.rows = 0  # rows in the open segment
-        self.pending = 0  # rows in every segment not yet committed
-        self._open_next()
+        self._spare: Path | None = None
+        self.pending = 0  # rows spooled and not yet committed
+        self.done: dict[Path, int] = {}  # segment → bytes committed (kept by the flusher)
+        self._open_next(0)
 
     @property
     def name(self) -> str:
         return self.dir.name
 
-    def _open_next(self) -> None:
+    def _open_next(self, need: int) -> None:
+        """Start the next segment (the spare when it fits): its name durable before any row."""
         self._sequence += 1
-        self._path = self.dir / f"{self._sequence:012d}{SUFFIX}"
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        _fsync_dir(self.dir)  # the new segment's name is durable before a row is acknowledged
-        self.rows = 0
+        path = self.dir / f"{self._sequence:012d}{SUFFIX}"
+        spare, self._spare = self._spare, None
+        if spare is not None and need <= self.segment_bytes:
+            os.rename(spare, path)
+            size = self.segment_bytes
+        else:
+            if spare is not None:
+                spare.unlink()
+            size = max(self.segment_bytes, need)
+            _zero_filled(path, size)
+        _fsync_dir(self.dir)
+        self._fd = os.open(path, os.O_WRONLY)
+        self._path, self._offset, self._capacity = path, 0, size
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Write one request's rows as one line and fsync: on return they survive a crash."""
         line = json.dumps(rows, separators=(",", ":"), default=_json_value).encode() + b"\n"
         with self._mutex:
-            view = memoryview(line)
+            if self._offset + len(line) > self._capacity:
+                os.close(self._fd)
+                self._open_next(len(line))
+            view, offset = memoryview(line), self._offset
             while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            os.fdatasync(self._fd)
-            self.rows += len(rows)
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+            os.fdatasync(self._fd)  # data only: the file's size and blocks never change
+            self._offset = offset
             self.pending += len(rows)
 
-    def seal(self) -> None:
-        """Close the open segment (if it holds rows) and start the next one."""
+    def prepare_spare(self) -> None:
+        """Zero-fill the next segment ahead of need (the flusher calls this)."""
+        if self._spare is not None:
+            return
+        spare = self.dir / f".spare-{self._sequence + 1:012d}"
+        _zero_filled(spare, self.segment_bytes)
         with self._mutex:
-            if self.rows:
-                os.close(self._fd)
-                self._open_next()
+            if self._spare is None and self._fd >= 0:
+                self._spare = spare
+                return
+        spare.unlink()
 
-    def sealed(self) -> list[Path]:
-        """Segments closed for writing, oldest first."""
+    def written(self) -> tuple[list[Path], Path, int]:
+        """(full segments, the open segment, how many of its bytes are written), consistent."""
         with self._mutex:
-            current = self._path
-        return [p for p in segments(self.dir) if p != current]
+            current, offset = self._path, self._offset
+        full = [p for p in segments(self.dir) if p < current]
+        return full, current, offset
 
     def committed(self, rows: int) -> None:
         with self._mutex:
             self.pending = max(0, self.pending - rows)
 
     def close(self) -> None:
-        """Close the open segment and release the folder (removed when nothing is left)."""
+        """Close the open segment and release the folder (removed when all is committed)."""
         with self._mutex:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        current = self._path
-        if current.exists() and current.stat().st_size == 0:
-            current.unlink()
-        if not segments(self.dir):
+        if self.pending == 0:
             shutil.rmtree(self.dir, ignore_errors=True)
         os.close(self._lock)
+
+
+def _zero_filled(path: Path, size: int) -> None:
+    """A file of ``size`` zero bytes, written and fsynced (real blocks, not a sparse file)."""
+    chunk = bytes(min(size, 1 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        left = size
+        while left:
+            left -= os.write(fd, chunk[: min(left, len(chunk))])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def segments(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"*{SUFFIX}"))
 
 
-def read_segment(path: Path) -> list[dict[str, Any]]:
-    """The rows of a segment's complete lines (a torn last line is dropped)."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+def read_segment(path: Path, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """The rows of the complete lines in ``[start, end)`` of a segment (default: all that was
+    written, up to the first NUL); a torn last line is dropped."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        data = handle.read() if end is None else handle.read(end - start)
+    data = data.split(b"\0", 1)[0]
     rows: list[dict[str, Any]] = []
-    for line in lines[:-1]:  # the last piece is b"" or the torn, unacknowledged line
+    for line in data.split(b"\n")[:-1]:  # the last piece is b"" or a torn, unacknowledged line
         if line:
             rows.extend(json.loads(line))
     return rows
@@ -203,20 +245,39 @@ class AuditWriter:
         self.root = root
         self.spool = spool
         self._on_commit = on_commit
-        self._uncertain: set[Path] = set()  # a commit attempt failed: it may have landed
+        self._uncertain: set[tuple[Path, int]] = set()  # ranges whose commit may have landed
         self._mutex = threading.Lock()  # one flush at a time (flusher thread, shutdown)
 
     def flush(self) -> FlushResult:
-        """Commit this worker's sealed segments, then any dead worker's spool."""
+        """Commit what this worker spooled since the last flush, then any dead worker's spool."""
         result = FlushResult()
         with self._mutex:
             if self.spool is not None:
-                self.spool.seal()
-                for path in self.spool.sealed():
-                    self._commit_segment(path, result, dedupe=path in self._uncertain)
+                self._flush_own(self.spool, result)
             for folder in self._orphans():
                 self._adopt(folder, result)
         return result
+
+    def _flush_own(self, spool: Spool, result: FlushResult) -> None:
+        full, current, end = spool.written()
+        for path in full:  # the rest of a full segment, then the segment goes
+            self._commit_range(spool, path, None, result)
+            path.unlink()
+            _fsync_dir(path.parent)
+            spool.done.pop(path, None)
+            result.segments += 1
+        if end > spool.done.get(current, 0):
+            self._commit_range(spool, current, end, result)
+        spool.prepare_spare()
+
+    def _commit_range(self, spool: Spool, path: Path, end: int | None, result: FlushResult) -> None:
+        start = spool.done.get(path, 0)
+        rows = read_segment(path, start, end)
+        key = (path, start)
+        self._commit_rows(rows, path, result, dedupe=key in self._uncertain, uncertain=key)
+        if end is not None:
+            spool.done[path] = end
+        spool.committed(len(rows))
 
     def _orphans(self) -> list[Path]:
         if not self.root.is_dir():
@@ -238,14 +299,23 @@ class AuditWriter:
             except BlockingIOError:
                 return  # alive
             for path in segments(folder):
-                self._commit_segment(path, result, dedupe=True)
+                rows = read_segment(path)
+                self._commit_rows(rows, path, result, dedupe=True, uncertain=(path, 0))
+                result.segments += 1
             shutil.rmtree(folder, ignore_errors=True)
             logger.info("committed the audit spool of a stopped worker (%s)", folder.name)
         finally:
             os.close(fd)
 
-    def _commit_segment(self, path: Path, result: FlushResult, *, dedupe: bool) -> None:
-        rows = read_segment(path)
+    def _commit_rows(
+        self,
+        rows: list[dict[str, Any]],
+        path: Path,
+        result: FlushResult,
+        *,
+        dedupe: bool,
+        uncertain: tuple[Path, int],
+    ) -> None:
         by_use_case: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_use_case.setdefault(row[USE_CASE], []).append(row)
@@ -261,14 +331,9 @@ class AuditWriter:
                 result.committed += committed
                 result.skipped += skipped
         except Exception:
-            self._uncertain.add(path)
+            self._uncertain.add(uncertain)  # it may have landed: the retry deduplicates
             raise
-        path.unlink()
-        _fsync_dir(path.parent)
-        self._uncertain.discard(path)
-        result.segments += 1
-        if self.spool is not None and path.parent == self.spool.dir:
-            self.spool.committed(len(rows))
+        self._uncertain.discard(uncertain)
 
     def _commit(
         self, use_case: str, rows: list[dict[str, Any]], path: Path, dedupe: bool

@@ -588,7 +588,7 @@ class Service:
         self.spool.append(rows)
         self.metrics.audit_spooled.inc(len(rows))
         self.metrics.audit_pending.set(self.spool.pending)
-        if self.spool.rows >= self.settings.flush_rows:
+        if self.spool.pending >= self.settings.flush_rows:
             self._flush_now.set()
 
 

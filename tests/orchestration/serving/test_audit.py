@@ -62,6 +62,35 @@ def _table(lake: Lakehouse) -> pl.DataFrame:
     return lake.read(TABLE).sort(KEYS)
 
 
+def _write_at_end(segment: Path, data: bytes) -> None:
+    """Write where the segment's written part ends (its first NUL), as the spool would."""
+    raw = segment.read_bytes()
+    with segment.open("r+b") as handle:
+        handle.seek(raw.index(b"\0"))
+        handle.write(data)
+
+
+def test_full_segments_roll_over_and_go_once_committed(lake: Lakehouse, tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1", segment_bytes=4096)
+    writer = _writer(lake, root, spool)
+    for n in range(60):  # about 250 bytes a line: several segments
+        spool.append([_row(f"r{n:02d}")])
+    assert len(segments(spool.dir)) > 2
+    assert all(p.stat().st_size == 4096 for p in segments(spool.dir))  # preallocated, in place
+    writer.flush()
+    assert len(segments(spool.dir)) == 1  # the open one
+    big = [_row("big", item=i) for i in range(40)]  # one line larger than a segment
+    spool.append(big)
+    spool.append([_row("after")])
+    writer.flush()
+    table = _table(lake)
+    assert table.height == 60 + 40 + 1
+    assert table.select(KEYS).is_duplicated().sum() == 0
+    spool.close()
+    assert not spool.dir.exists()
+
+
 def test_spooled_rows_are_committed_then_their_segment_removed(
     lake: Lakehouse, tmp_path: Path
 ) -> None:
@@ -71,8 +100,9 @@ def test_spooled_rows_are_committed_then_their_segment_removed(
     spool.append([_row("r2")])
     [segment] = segments(spool.dir)
     assert len(read_segment(segment)) == 3  # on disk before any flush
-    result = _writer(lake, root, spool).flush()
-    assert (result.committed, result.segments) == (3, 1)
+    writer = _writer(lake, root, spool)
+    result = writer.flush()
+    assert result.committed == 3
     table = _table(lake)
     assert table.select(KEYS).rows() == [
         ("r1", 0, "champion"),
@@ -82,10 +112,13 @@ def test_spooled_rows_are_committed_then_their_segment_removed(
     assert table["requested_at"][0] == datetime(2025, 3, 17, 8, 30, 1, 123456, tzinfo=UTC)
     assert table["request_date"][0] == date(2025, 3, 17)
     assert table["reason_codes"][0].to_list() == ["BIL01"]
-    assert not segment.exists() and spool.pending == 0
-    assert _writer(lake, root, spool).flush().committed == 0  # nothing left
+    assert spool.pending == 0
+    assert writer.flush().committed == 0  # nothing new
+    spool.append([_row("r3")])
+    assert writer.flush().committed == 1  # only what came since
+    assert _table(lake).height == 4
     spool.close()
-    assert not spool.dir.exists()
+    assert not spool.dir.exists()  # everything committed: nothing left behind
 
 
 def test_a_dead_workers_spool_is_adopted_and_a_torn_last_line_dropped(
@@ -96,8 +129,7 @@ def test_a_dead_workers_spool_is_adopted_and_a_torn_last_line_dropped(
     dead.append([_row("r1")])
     dead.append([_row("r2"), _row("r2", role="shadow")])
     [segment] = segments(dead.dir)
-    with segment.open("ab") as handle:  # the crash interrupted the next write
-        handle.write(b'[{"request_id":"r3","item":0,"ro')
+    _write_at_end(segment, b'[{"request_id":"r3","item":0,"ro')  # a write the crash cut
     live = Spool(root, "live")
     live.append([_row("r9")])
     writer = _writer(lake, root, None)  # a supervisor recovering before it starts workers
@@ -128,11 +160,11 @@ def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
     orphan.mkdir()
     (orphan / LOCK).touch()
     shutil.copy(saved, orphan / "000000000001.jsonl")
-    with (orphan / "000000000001.jsonl").open("a") as handle:
-        handle.write(
-            '[{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
-            '"request_date":20164,"requested_at":1742200201123456}]\n'
-        )
+    _write_at_end(  # a request the killed worker spooled after its last commit
+        orphan / "000000000001.jsonl",
+        b'[{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
+        b'"request_date":20164,"requested_at":1742200201123456}]\n',
+    )
     result = _writer(lake, root, spool).flush()
     assert (result.committed, result.skipped) == (1, 3)
     table = _table(lake)

@@ -148,12 +148,11 @@ def test_kill_9_loses_no_acknowledged_request_and_duplicates_none(
     server.kill9()
     thread.join(timeout=60)
     committed = _audit(world_env).height - before
-    left = [p for p in spool.rglob("*.jsonl") if p.stat().st_size]
-    assert committed > 0 and left  # some rows were committed, some only spooled, at the kill
+    assert 0 < committed < len(acknowledged)  # at the kill, some committed, some only spooled
 
     server = Server(world_env, spool, log, "--flush-interval", "0.5")  # recovers on start
     server.stop()
-    assert not [p for p in spool.rglob("*.jsonl") if p.stat().st_size]
+    assert not list(spool.rglob("*.jsonl"))  # recovered, then every worker committed all
     rows = _audit(world_env).filter(pl.col("client_request_id").str.starts_with("load-"))
     assert rows.select("request_id", "item", "role").is_duplicated().sum() == 0
     assert rows["client_request_id"].is_unique().all()  # one row per request (no shadow)
