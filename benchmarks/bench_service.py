@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> str:
         "--out", type=Path, default=Path(__file__).parent / "results" / "service.md"
     )
     args = parser.parse_args(argv)
+    args.load_before = os.getloadavg()[0]  # other work on the machine skews every figure
 
     with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
         root = Path(tmp)
@@ -585,7 +586,8 @@ def render(
     lines = [
         f"### {args.customers:,} customers in SQLite, {args.trees} trees of depth 6, "
         f"{len(CHURN.encoding.names)} features; service with {args.workers} workers, "
-        f"{os.cpu_count()} CPUs shared by client and servers",
+        f"{os.cpu_count()} CPUs shared by client and servers; 1-minute load average "
+        f"{args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
         "",
         "| run | req/s asked | requests | req/s done | p50 ms | p95 ms | p99 ms | max ms | "
         "errors | late sends |",
