@@ -2,7 +2,7 @@
 
 The repo's feature views are materialized from Delta (our offline store) into the SQLite
 online store; lookups then go through plain Feast: ``FeatureStore.get_online_features`` (SDK)
-and ``feast serve``'s ``POST /get-online-features`` (HTTP, one keep-alive connection). Our
+and Feast's feature server's ``POST /get-online-features`` (HTTP, one keep-alive connection). Our
 code is not on this path at all (the offline store only fills the online store), so these are
 plain Feast's latencies on this SQLite store; the target is p99 ≤ 5 ms for 1 customer over HTTP.
 
@@ -86,8 +86,12 @@ def _free_port() -> int:
 
 def _serve(home: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
+    serve = (  # Feast's own feature server (``scorehouse serve`` is the scoring service)
+        "from feature_repo.config import feature_store; "
+        f"feature_store().serve(host='127.0.0.1', port={port}, type_='http', no_access_log=True)"
+    )
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "scorehouse"), "serve", "--port", str(port)],
+        [sys.executable, "-c", serve],
         env={**os.environ, "SCOREHOUSE_HOME": str(home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

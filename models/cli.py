@@ -3,7 +3,8 @@
 scorehouse model list [--use-case NAME]               versions, aliases, test metrics, decisions
 scorehouse model rollback VERSION [--use-case NAME] [--reason TEXT]
                                                       point 'champion' at VERSION (a decision)
-scorehouse replay RUN_ID                              recompute a scoring run; exact or not
+scorehouse replay RUN_ID|REQUEST_ID                   recompute a scoring run or an on-demand
+                                                      request of the scoring service; exact or not
 scorehouse online check [--use-case NAME] [--repair]  online store vs the recorded scores
 
 The caller passes a ``Context`` with the use cases, the lakehouse, the registry and the feature
@@ -76,8 +77,13 @@ def add_commands(sub: Any, context: Context) -> None:
     check.add_argument("--repair", action="store_true", help="rewrite the entities that differ")
     check.set_defaults(run=lambda args: run_online_check(context, args))
 
-    replay = sub.add_parser("replay", help="recompute a scoring run and compare it exactly")
-    replay.add_argument("run_id", help="scoring run id, or a Dagster run id (all its days)")
+    replay = sub.add_parser(
+        "replay", help="recompute a scoring run or an on-demand request and compare it exactly"
+    )
+    replay.add_argument(
+        "run_id",
+        help="scoring run id, a Dagster run id (all its days), or a scoring service request id",
+    )
     replay.set_defaults(run=lambda args: run_replay(context, args))
 
 
@@ -169,8 +175,41 @@ def run_replay(context: Context, args: argparse.Namespace) -> int:
                 for line in report.differences:
                     print(f"  - {line}")
     if not found:
-        raise ValueError(f"no scoring run {args.run_id!r} in any use case's scoring runs")
+        found, status = _replay_requests(context, lake, args.run_id)
+    if not found:
+        raise ValueError(
+            f"no scoring run {args.run_id!r} in any use case's scoring runs, nor an on-demand "
+            "request of that id in their online predictions"
+        )
     return status
+
+
+def _replay_requests(context: Context, lake: Lakehouse, request_id: str) -> tuple[int, int]:
+    """Replay an on-demand request of the scoring service; (requests found, exit status)."""
+    from models.scoring.replay import find_request, replay_request
+
+    found = status = 0
+    for use_case in context.use_cases().values():
+        rows = find_request(lake, use_case, request_id)
+        if rows.is_empty():
+            continue
+        found += 1
+        report = replay_request(use_case, context.registry(use_case), rows)
+        refused = rows.filter(pl.col("outcome") != "scored")
+        if report.rows == 0 and refused.height:
+            first = refused.row(0, named=True)
+            print(
+                f"{request_id}: refused with {first['status']} {first['error_code']} "
+                f"({first['error_message']}); nothing to recompute"
+            )
+        elif report.matches:
+            print(f"{request_id}: exact match ({report.rows} on-demand decisions)")
+        else:
+            status = 1
+            print(f"{request_id}: {len(report.differences)} differences")
+            for line in report.differences:
+                print(f"  - {line}")
+    return found, status
 
 
 def _fail(exc: Exception) -> int:

@@ -61,13 +61,14 @@ class FeatureEncoding:
 
         Key and label columns are not features and may or may not be present.
         """
-        present = [c for c in frame.columns if c not in (*self.key_columns, self.label)]
-        missing = [c for c in self.features if c not in frame.columns]
+        schema = frame.schema  # built anew on every access: read it once
+        present = [c for c in schema if c not in (*self.key_columns, self.label)]
+        missing = [c for c in self.features if c not in schema]
         extra = [c for c in present if c not in self.features]
         mistyped = [
-            f"{c} is {frame.schema[c]}, expected {t}"
+            f"{c} is {schema[c]}, expected {t}"
             for c, t in self.features.items()
-            if c in frame.columns and frame.schema[c] != t and frame.schema[c] != pl.Null
+            if c in schema and schema[c] != t and schema[c] != pl.Null
         ]
         problems = []
         if missing:

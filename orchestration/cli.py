@@ -9,7 +9,7 @@ scorehouse land NAME FILE [--date D]                         put a data file int
 scorehouse run NAME JOB [--date D | --from D --to D]         run one of a use case's jobs
 scorehouse use-cases            the use cases in effect and where their specs are
 scorehouse doctor [--repair]    what killed runs left behind: dead runs, orphan versions, rows
-scorehouse serve                the Feast feature server on loopback (online features)
+scorehouse serve                the scoring service for apps on loopback (docs/serving.md)
 
 Each package owns its sub-commands; this module wires them to the project's catalog, registry
 and feature store.
@@ -128,11 +128,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(run=_doctor)
 
-    serve = sub.add_parser("serve", help="Feast feature server (HTTP) on loopback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=6566)
-    serve.set_defaults(run=_serve)
+    _serve_parser(sub)
     return parser
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    from orchestration.serving.settings import ServiceSettings
+
+    d = ServiceSettings()
+    serve = sub.add_parser(
+        "serve",
+        help="the scoring service for apps (read-only HTTP; docs/serving.md)",
+        description="Latest batch scores and on-demand scores with exact reasons, audited.",
+    )
+    serve.add_argument("--host", default=d.host, help=f"listen address (default {d.host})")
+    serve.add_argument("--port", type=int, default=d.port, help=f"default {d.port}")
+    serve.add_argument("--workers", type=int, default=d.workers, help="worker processes")
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=d.max_body_bytes, help="larger bodies get 413"
+    )
+    serve.add_argument(
+        "--timeout", type=float, default=d.timeout_s, help="seconds per request before 504"
+    )
+    serve.add_argument(
+        "--poll", type=float, default=d.poll_s, help="seconds between model alias checks"
+    )
+    serve.add_argument(
+        "--canary-share",
+        action="append",
+        default=[],
+        metavar="SHARE|USE_CASE=SHARE",
+        help=f"share of entities the canary alias serves (default {d.canary_share})",
+    )
+    serve.add_argument("--max-batch", type=int, default=d.max_batch, help="entities per request")
+    serve.add_argument(
+        "--flush-interval",
+        type=float,
+        default=d.flush_interval_s,
+        help="seconds between audit commits to Delta",
+    )
+    serve.add_argument(
+        "--flush-rows", type=int, default=d.flush_rows, help="commit once this many are spooled"
+    )
+    serve.add_argument("--spool-dir", help="audit spool (default $SCOREHOUSE_HOME/serving/spool)")
+    serve.set_defaults(run=_serve)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -319,11 +358,31 @@ def _use_cases(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from feature_repo.config import feature_store
+    from orchestration.serving.server import serve
+    from orchestration.serving.settings import ServiceSettings
 
-    print(f"Feast feature server on http://{args.host}:{args.port} (POST /get-online-features)")
-    feature_store().serve(host=args.host, port=args.port, type_="http", no_access_log=True)
-    return 0
+    share, shares = ServiceSettings.canary_share, {}
+    for value in args.canary_share:
+        name, _, number = value.rpartition("=")
+        if name:
+            shares[name] = float(number)
+        else:
+            share = float(number)
+    settings = ServiceSettings(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        max_body_bytes=args.max_body_bytes,
+        timeout_s=args.timeout,
+        poll_s=args.poll,
+        canary_share=share,
+        canary_shares=shares,
+        max_batch=args.max_batch,
+        flush_interval_s=args.flush_interval,
+        flush_rows=args.flush_rows,
+        spool_dir=args.spool_dir,
+    )
+    return serve(settings)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -182,6 +183,26 @@ def score_chunks(
         yield ScoredChunk(scored, explained, matrix)
         if on_chunk is not None:
             on_chunk(start + chunk.height, entities.height)
+
+
+def feature_frame(
+    encoding: FeatureEncoding,
+    entity_ids: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    event_timestamp: datetime,
+) -> pl.DataFrame:
+    """Feature rows given as values (an online lookup, a request payload, a replay), typed as
+    the encoding declares: the frame that ``encoding.matrix`` and ``score_matrix`` take, as a
+    retrieved batch chunk is. A feature absent from a row is null (missing)."""
+    schema = {encoding.join_key: pl.String(), "event_timestamp": TIMESTAMP, **encoding.features}
+    columns: dict[str, list[Any]] = {
+        encoding.join_key: list(entity_ids),
+        "event_timestamp": [event_timestamp] * len(rows),
+    }
+    columns |= {name: [row.get(name) for row in rows] for name in encoding.names}
+    # Column lists, not row dicts: this constructor refuses a float for an integer feature
+    # where the row constructors would silently truncate it.
+    return pl.DataFrame(columns, schema=schema)
 
 
 def score_matrix(

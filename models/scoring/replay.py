@@ -1,10 +1,15 @@
-"""Replay a scoring run exactly: same data versions, same model version, same code path.
+"""Replay a scoring run, or an on-demand request, exactly: same inputs, model version, code path.
 
 ``replay_run`` reads the run's record in the scoring-runs table, re-reads the feature tables at
 the recorded Delta versions through the same feature service, loads the recorded model version,
 recomputes scores, bands, decisions, reason codes and SHAP values, and compares every value with
 what the run stored (exact equality; floats bit for bit). Later appends, compaction and a new
 champion do not change the outcome: time travel and the registry keep every input.
+
+``replay_request`` does the same for one on-demand request of the scoring service: it reads the
+request's rows in ``ml.<uc>_online_predictions``, rebuilds each row's features from the stored
+values, rescores them with the recorded model version and scoring policy through
+``score_matrix``, and compares score, band, decision, reasons, model hash and SHAP exactly.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from models.lifecycle.registry import ModelRegistry
 from models.scoring.batch import (
     ScoringRun,
     check_model_features,
+    feature_frame,
     load_model,
     population,
     score_chunks,
+    score_matrix,
 )
 from models.scoring.policy import ScoringPolicy
 from models.scoring.runs import SERVING_ALIAS
+from models.scoring.tables import BASE_VALUE
 from models.usecase.spec import UseCase
 
 _NOT_COMPARED = {"scored_at"}  # wall-clock time of the run, not a computed value
@@ -116,6 +124,84 @@ def _compare(table: str, stored: pl.DataFrame, recomputed: pl.DataFrame) -> list
             index = int(differs.arg_true()[0])
             problems.append(
                 f"{table}.{column}: {count} rows differ (e.g. {stored['prediction_id'][index]}: "
+                f"stored {stored[column][index]!r}, recomputed {recomputed[column][index]!r})"
+            )
+    return problems[:20]
+
+
+_ONLINE_COMPARED = (
+    "score",
+    "risk_band",
+    "decision",
+    "missing_feature_count",
+    "reason_codes",
+    "reason_features",
+    "reason_values",
+    "reason_contributions",
+    "model_sha256",
+)
+
+
+def find_request(lake: Lakehouse, use_case: UseCase, request_id: str) -> pl.DataFrame:
+    """The audit rows of one on-demand request (every item and role), in item order."""
+    table = use_case.tables.scoring.online_predictions
+    if not lake.exists(table):
+        return pl.DataFrame(schema=use_case.table_spec(table).polars_schema)
+    rows = lake.read(table, where=pl.col("request_id") == request_id)
+    return rows.sort("item", "role")
+
+
+def replay_request(use_case: UseCase, registry: ModelRegistry, rows: pl.DataFrame) -> ReplayReport:
+    """Recompute the scored rows of one request (``find_request``) and compare them exactly.
+
+    A refused request has no scored rows: its report has 0 rows and no differences.
+    """
+    request_id = str(rows["request_id"][0]) if rows.height else ""
+    scored = rows.filter(pl.col("outcome") == "scored")
+    report = ReplayReport(request_id, scored.height)
+    key = use_case.entity.join_key
+    shap = use_case.tables.scoring.shap_columns
+    for (version, role), group in scored.group_by(["model_version", "role"], maintain_order=True):
+        model = replace(load_model(registry, version=str(version)), alias=str(role))
+        first = group.row(0, named=True)
+        run = ScoringRun(
+            scoring_run_id=request_id,
+            as_of=first["request_date"],
+            dagster_run_id="",
+            code_version=first["code_version"],
+            source_versions={},
+            scored_at=first["requested_at"],
+        )
+        features = [json.loads(text) for text in group["features"]]
+        frame = feature_frame(use_case.encoding, group[key].to_list(), features, run.scored_at)
+        matrix = use_case.encoding.matrix(frame)
+        policy = ScoringPolicy(**json.loads(first["scoring_policy"]))
+        predictions, explanations = score_matrix(
+            model, model.explainer(), use_case, frame, matrix, run, policy
+        )
+        recomputed = pl.concat(
+            [
+                group.select("item"),
+                predictions.select(_ONLINE_COMPARED),
+                explanations.select(BASE_VALUE, *shap),
+            ],
+            how="horizontal",
+        )
+        stored = group.select("item", *_ONLINE_COMPARED, BASE_VALUE, *shap)
+        label = f"{use_case.tables.scoring.online_predictions} ({role} v{version})"
+        report.differences += _compare_items(label, stored, recomputed)
+    return report
+
+
+def _compare_items(table: str, stored: pl.DataFrame, recomputed: pl.DataFrame) -> list[str]:
+    problems = []
+    for column in stored.columns:
+        differs = ~stored[column].eq_missing(recomputed[column])
+        count = int(differs.sum())
+        if count:
+            index = int(differs.arg_true()[0])
+            problems.append(
+                f"{table}.{column}: {count} rows differ (e.g. item {stored['item'][index]}: "
                 f"stored {stored[column][index]!r}, recomputed {recomputed[column][index]!r})"
             )
     return problems[:20]

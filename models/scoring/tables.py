@@ -4,7 +4,9 @@
 * ``prediction_explanations``: the full SHAP vector (log-odds) and base value per prediction;
 * ``scoring_runs``: one row per completed run; the latest champion run of a day is current;
 * ``shadow_predictions`` / ``shadow_prediction_explanations``: the same rows for models scored
-  beside the champion (audited and monitored, never served).
+  beside the champion (audited and monitored, never served);
+* ``online_predictions``: every on-demand decision of the scoring service (one row per request
+  item and model role: champion, canary or shadow), and every rejected request with its reason.
 
 All are append-only: a re-run supersedes a day's predictions without erasing them. A run commits
 its explanations, then its predictions, then its ``scoring_runs`` row, and readers see prediction
@@ -88,6 +90,57 @@ def explanation_columns(join_key: str, features: Sequence[str]) -> dict[str, pl.
     }
 
 
+ONLINE_ROLES = ("champion", "canary", "shadow")
+REJECTED_ROLE = "none"
+"""The role of a rejected request's row: no model produced it."""
+
+
+def online_prediction_columns(join_key: str, features: Sequence[str]) -> dict[str, pl.DataType]:
+    """An on-demand decision: the request, the features used, the model, score, reasons, SHAP.
+
+    ``features`` holds the model inputs as used (a JSON object, feature → value, before
+    encoding), so a replay recomputes the row from them exactly.
+    """
+    return {
+        "request_id": pl.String(),
+        "item": pl.Int64(),
+        "role": pl.String(),
+        "served": pl.Boolean(),
+        "request_date": pl.Date(),
+        "requested_at": TIMESTAMP,
+        "client_request_id": pl.String(),
+        join_key: pl.String(),
+        "outcome": pl.String(),
+        "status": pl.Int64(),
+        "error_code": pl.String(),
+        "error_field": pl.String(),
+        "error_message": pl.String(),
+        "feature_source": pl.String(),
+        "features": pl.String(),
+        "features_event_timestamp": TIMESTAMP,
+        "model_name": pl.String(),
+        "model_version": pl.String(),
+        "model_sha256": pl.String(),
+        "iteration_range": pl.String(),
+        "explainer_backend": pl.String(),
+        "feature_service": pl.String(),
+        "score": pl.Float64(),
+        "risk_band": pl.String(),
+        "decision": pl.String(),
+        "missing_feature_count": pl.Int64(),
+        "reason_codes": pl.List(pl.String()),
+        "reason_features": pl.List(pl.String()),
+        "reason_values": pl.List(pl.Float64()),
+        "reason_contributions": pl.List(pl.Float64()),
+        BASE_VALUE: pl.Float64(),
+        **{f"{SHAP_PREFIX}{name}": pl.Float64() for name in features},
+        "scoring_policy": pl.String(),
+        "latency_ms": pl.Float64(),
+        "worker": pl.String(),
+        "code_version": pl.String(),
+    }
+
+
 @dataclass(frozen=True)
 class ScoringTables:
     """Names and specs of one use case's scoring tables."""
@@ -115,6 +168,10 @@ class ScoringTables:
     @property
     def shadow_explanations(self) -> str:
         return f"ml.{self.use_case}_shadow_prediction_explanations"
+
+    @property
+    def online_predictions(self) -> str:
+        return f"ml.{self.use_case}_online_predictions"
 
     def outputs(self, served: bool) -> tuple[str, str]:
         """(predictions, explanations) of a run: the served tables or the shadow ones."""
@@ -172,5 +229,17 @@ class ScoringTables:
                 schema=explanations,
                 description="SHAP of shadow scores, as the explanations table.",
                 **partitioned,  # type: ignore[arg-type]
+            ),
+            TableSpec(
+                name=self.online_predictions,
+                schema=online_prediction_columns(self.join_key, self.features),
+                description=(
+                    f"Every on-demand {self.use_case} decision of the scoring service (request, "
+                    "features used, model and role, score, reasons, SHAP, latency) and every "
+                    "rejected request with its reason (append-only)."
+                ),
+                partition_by=("request_date",),
+                primary_key=("request_id", "item", "role", "request_date"),
+                append_only=True,
             ),
         ]

@@ -1,6 +1,7 @@
 """The Feast feature repo on our Delta offline store, end to end on a tiny simulated world:
 the churn training set against a brute-force point-in-time join, online materialization, the
-plain ``feast`` CLI from ``feature_repo/``, and an HTTP lookup from ``scorehouse serve``."""
+plain ``feast`` CLI from ``feature_repo/``, and an HTTP lookup from Feast's own feature server
+(``FeatureStore.serve``; ``scorehouse serve`` is the project's scoring service instead)."""
 
 from __future__ import annotations
 
@@ -162,12 +163,16 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_http_lookup_through_scorehouse_serve(world: Path, home: Path) -> None:
+def test_http_lookup_through_feast_feature_server(world: Path, home: Path) -> None:
     lake = project_lakehouse(world / "lake")
     expected = _latest_rows(lake, lake.read("silver.customers")["customer_id"].to_list()).head(2)
     port = _free_port()
+    serve = (
+        "from feature_repo.config import feature_store; "
+        f"feature_store().serve(host='127.0.0.1', port={port}, type_='http', no_access_log=True)"
+    )
     server = subprocess.Popen(
-        [str(BIN / "scorehouse"), "serve", "--port", str(port)],
+        [sys.executable, "-c", serve],
         env={**os.environ, "SCOREHOUSE_HOME": str(home)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,0 +1,229 @@
+"""The models a use case serves, swapped whole when an alias moves: no downtime on promotion.
+
+A ``ModelSet`` is immutable: the ``champion``, and the ``canary`` and ``shadow`` when the
+registered model has those aliases, each loaded with its TreeSHAP explainer built and warmed. A
+request takes the current set once when it starts and scores with it to the end, so a promotion
+never mixes versions within a request and in-flight requests finish on the model they started
+with. ``ModelHolder.refresh`` (called every few seconds) asks MLflow where the aliases point and,
+when one moved, loads the new version, checks it against the feature contract, warms it by
+scoring one row through the batch code path, and only then replaces the set: one reference
+assignment. A version that fails to load or check is logged and counted (once per distinct
+failure) and tried again at the next poll; meanwhile the previous set stays.
+
+Canary routing is by a stable hash of the entity id (CRC-32), so an entity always meets the same
+model while the canary's share and version stay the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import numpy as np
+import polars as pl
+from feast import FeatureStore
+
+from lakehouse.commit import code_version
+from models.explain import TreeShapExplainer
+from models.lifecycle.registry import CHAMPION, ModelRegistry
+from models.scoring.batch import (
+    ScoringModel,
+    ScoringRun,
+    check_model_features,
+    load_model,
+    score_matrix,
+)
+from models.usecase import UseCase
+
+logger = logging.getLogger(__name__)
+
+CANARY = "canary"
+SHADOW = "shadow"
+ROLES = (CHAMPION, CANARY, SHADOW)
+_HASH_SPACE = 10_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version in one role, with its warmed explainer."""
+
+    role: str
+    model: ScoringModel
+    explainer: TreeShapExplainer
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """What a use case serves at one moment (see the module docstring)."""
+
+    champion: ServedModel
+    canary: ServedModel | None = None
+    shadow: ServedModel | None = None
+    canary_share: float = 0.0
+
+    def route(self, entity_id: str) -> ServedModel:
+        """The model that answers for this entity: the canary for its share of ids."""
+        if self.canary is not None and in_canary(entity_id, self.canary_share):
+            return self.canary
+        return self.champion
+
+    def versions(self) -> dict[str, str]:
+        """Version by role, for the roles that are set."""
+        return {m.role: m.version for m in (self.champion, self.canary, self.shadow) if m}
+
+    def models(self) -> list[ServedModel]:
+        return [m for m in (self.champion, self.canary, self.shadow) if m is not None]
+
+
+def in_canary(entity_id: str, share: float) -> bool:
+    """True for the ``share`` of ids whose CRC-32 falls below it (stable across processes)."""
+    bucket = zlib.crc32(entity_id.encode()) % _HASH_SPACE
+    return bucket < round(share * _HASH_SPACE)
+
+
+def _direct(action: Callable[[], T]) -> T:
+    return action()
+
+
+class ModelHolder:
+    """The current ``ModelSet`` of one use case, following its aliases in MLflow.
+
+    ``compute`` runs a function where scoring runs (the service's scoring thread), so building
+    and warming an explainer never runs numba kernels concurrently with a request's scoring.
+    """
+
+    def __init__(
+        self,
+        use_case: UseCase,
+        registry: ModelRegistry,
+        store: Callable[[], FeatureStore],
+        canary_share: float,
+        *,
+        compute: Callable[[Callable[[], ServedModel]], ServedModel] = _direct,
+        on_swap: Callable[[ModelSet, dict[str, str]], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.use_case = use_case
+        self.registry = registry
+        self._store = store
+        self.canary_share = canary_share
+        self._compute = compute
+        self._on_swap = on_swap
+        self._on_failure = on_failure
+        self.current: ModelSet | None = None
+        self.problem: str | None = "models not loaded yet"
+        self._failed: dict[str, str] = {}  # version → why it was last refused
+        self._last_failure: str | None = None
+
+    def refresh(self) -> bool:
+        """Follow the aliases; True when the served set changed. Never raises."""
+        try:
+            wanted = self._wanted()
+        except Exception as exc:
+            self._fail(f"model registry unreachable: {_first_line(exc)}")
+            return False
+        if CHAMPION not in wanted:
+            if self.current is None:
+                self.problem = (
+                    f"model {self.registry.model_name} has no {CHAMPION!r} alias: train and "
+                    "promote a model first"
+                )
+            return False
+        current = self.current
+        if current is not None and current.versions() == wanted:
+            return False
+        loaded: dict[str, ServedModel] = {}
+        for role, version in wanted.items():
+            found = self._reuse(role, version)
+            if found is None:
+                try:
+                    found = self._load(role, version)
+                except Exception as exc:
+                    why = _first_line(exc)
+                    if self._failed.get(version) != why:
+                        self._failed[version] = why
+                        self._fail(f"{role} v{version} refused: {why}")
+                    continue
+                self._failed.pop(version, None)
+            loaded[role] = found
+        if CHAMPION not in loaded:
+            return False  # the previous set (if any) stays
+        new = ModelSet(
+            champion=loaded[CHAMPION],
+            canary=loaded.get(CANARY),
+            shadow=loaded.get(SHADOW),
+            canary_share=self.canary_share,
+        )
+        if current is not None and new.versions() == current.versions():
+            return False
+        self._last_failure = None
+        self.current = new  # the swap: one reference; requests hold the set they started with
+        self.problem = None
+        if self._on_swap is not None:
+            self._on_swap(new, current.versions() if current else {})
+        logger.info("%s now serves %s", self.use_case.name, new.versions())
+        return True
+
+    def _wanted(self) -> dict[str, str]:
+        wanted = {}
+        for role in ROLES:
+            found = self.registry.alias(role)
+            if found is not None:
+                wanted[role] = str(found.version)
+        return wanted
+
+    def _reuse(self, role: str, version: str) -> ServedModel | None:
+        """A version already loaded (in any role) is reused, relabelled for its new role."""
+        if self.current is None:
+            return None
+        for served in self.current.models():
+            if served.version == version:
+                if served.role == role:
+                    return served
+                return ServedModel(role, replace(served.model, alias=role), served.explainer)
+        return None
+
+    def _load(self, role: str, version: str) -> ServedModel:
+        model = replace(load_model(self.registry, version=version), alias=role)
+        check_model_features(model, self._store(), self.use_case.encoding)
+        return self._compute(lambda: warm(self.use_case, role, model))
+
+    def _fail(self, message: str) -> None:
+        if message == self._last_failure:
+            return  # reported already: a registry outage is not a new failure every poll
+        self._last_failure = message
+        logger.warning("%s: %s", self.use_case.name, message)
+        if self.current is None:
+            self.problem = message
+        if self._on_failure is not None:
+            self._on_failure(message)
+
+
+def warm(use_case: UseCase, role: str, model: ScoringModel) -> ServedModel:
+    """Build the model's explainer and score one all-missing row through ``score_matrix``, so
+    the first request pays no compilation or first-call cost."""
+    explainer = model.explainer()
+    encoding = use_case.encoding
+    now = datetime.now(UTC)
+    rows = pl.DataFrame(
+        {encoding.join_key: ["warm-up"], "event_timestamp": [now]},
+        schema={encoding.join_key: pl.String, "event_timestamp": pl.Datetime("us", "UTC")},
+    )
+    matrix = np.full((1, len(encoding.names)), np.nan, dtype=np.float32)
+    run = ScoringRun("warm-up", now.date(), "", code_version(), {}, now)
+    score_matrix(model, explainer, use_case, rows, matrix, run, use_case.scoring)
+    return ServedModel(role, model, explainer)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

@@ -1,0 +1,223 @@
+"""The audit spool and its flusher: fsynced lines, commits to Delta, torn lines, dead workers'
+spools adopted, and commits idempotent by request id (no duplicate after a crash)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lakehouse.storage import Lakehouse
+from models.usecase import load_use_cases
+from orchestration.serving.audit import (
+    LOCK,
+    USE_CASE,
+    AuditWriter,
+    Spool,
+    frame_of,
+    read_segment,
+    segments,
+)
+
+CHURN = load_use_cases()["churn"]
+TABLE = CHURN.tables.scoring.online_predictions
+SPEC = CHURN.table_spec(TABLE)
+KEYS = ["request_id", "item", "role"]
+
+
+def _row(request: str, item: int = 0, role: str = "champion", score: float = 0.25) -> dict:
+    at = datetime(2025, 3, 17, 8, 30, 1, 123456, tzinfo=UTC)
+    return {
+        USE_CASE: "churn",
+        "request_id": request,
+        "item": item,
+        "role": role,
+        "served": role != "shadow",
+        "request_date": at.date(),
+        "requested_at": at,
+        "customer_id": f"C{item}",
+        "outcome": "scored",
+        "status": 200,
+        "score": score,
+        "reason_codes": ["BIL01"],
+        "reason_values": [1.5],
+        "latency_ms": 1.25,
+    }
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lakehouse:
+    return load_use_cases().lakehouse(tmp_path / "lake")
+
+
+def _writer(lake: Lakehouse, root: Path, spool: Spool | None) -> AuditWriter:
+    return AuditWriter(lake, {"churn": SPEC}, root, spool=spool)
+
+
+def _table(lake: Lakehouse) -> pl.DataFrame:
+    return lake.read(TABLE).sort(KEYS)
+
+
+def _write_at_end(segment: Path, data: bytes) -> None:
+    """Write where the segment's written part ends (its first NUL), as the spool would."""
+    raw = segment.read_bytes()
+    with segment.open("r+b") as handle:
+        handle.seek(raw.index(b"\0"))
+        handle.write(data)
+
+
+def test_full_segments_roll_over_and_go_once_committed(lake: Lakehouse, tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1", segment_bytes=4096)
+    writer = _writer(lake, root, spool)
+    for n in range(60):  # about 250 bytes a line: several segments
+        spool.append([_row(f"r{n:02d}")])
+    assert len(segments(spool.dir)) > 2
+    assert all(p.stat().st_size == 4096 for p in segments(spool.dir))  # preallocated, in place
+    writer.flush()
+    assert len(segments(spool.dir)) == 1  # the open one
+    big = [_row("big", item=i) for i in range(40)]  # one line larger than a segment
+    spool.append(big)
+    spool.append([_row("after")])
+    writer.flush()
+    table = _table(lake)
+    assert table.height == 60 + 40 + 1
+    assert table.select(KEYS).is_duplicated().sum() == 0
+    spool.close()
+    assert not spool.dir.exists()
+
+
+def test_spooled_rows_are_committed_then_their_segment_removed(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1")
+    spool.append([_row("r1"), _row("r1", role="shadow")])
+    spool.append([_row("r2")])
+    [segment] = segments(spool.dir)
+    assert len(read_segment(segment)) == 3  # on disk before any flush
+    writer = _writer(lake, root, spool)
+    result = writer.flush()
+    assert result.committed == 3
+    table = _table(lake)
+    assert table.select(KEYS).rows() == [
+        ("r1", 0, "champion"),
+        ("r1", 0, "shadow"),
+        ("r2", 0, "champion"),
+    ]
+    assert table["requested_at"][0] == datetime(2025, 3, 17, 8, 30, 1, 123456, tzinfo=UTC)
+    assert table["request_date"][0] == date(2025, 3, 17)
+    assert table["reason_codes"][0].to_list() == ["BIL01"]
+    assert spool.pending == 0
+    assert writer.flush().committed == 0  # nothing new
+    spool.append([_row("r3")])
+    assert writer.flush().committed == 1  # only what came since
+    assert _table(lake).height == 4
+    spool.close()
+    assert not spool.dir.exists()  # everything committed: nothing left behind
+
+
+def test_a_dead_workers_spool_is_adopted_and_a_torn_last_line_dropped(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    root = tmp_path / "spool"
+    dead = Spool(root, "dead")
+    dead.append([_row("r1")])
+    dead.append([_row("r2"), _row("r2", role="shadow")])
+    [segment] = segments(dead.dir)
+    _write_at_end(segment, b'[{"request_id":"r3","item":0,"ro')  # a write the crash cut
+    live = Spool(root, "live")
+    live.append([_row("r9")])
+    writer = _writer(lake, root, None)  # a supervisor recovering before it starts workers
+    assert writer.flush().committed == 0  # its LOCK is held: not adopted while it lives
+    os.close(dead._lock)  # the owner dies (kill -9 drops its flock)
+    result = writer.flush()
+    assert result.committed == 3
+    assert set(_table(lake)["request_id"]) == {"r1", "r2"}
+    assert not dead.dir.exists()
+    assert live.dir.exists() and segments(live.dir)  # a live worker's spool is never taken
+    live.close()
+
+
+def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    """A worker killed between its Delta commit and the segment's removal leaves a segment
+    whose rows are in the table already: adopting it commits only the rows that are not."""
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1")
+    spool.append([_row("r1"), _row("r1", role="shadow")])
+    spool.append([_row("r2")])
+    [segment] = segments(spool.dir)
+    saved = tmp_path / "saved.jsonl"
+    shutil.copy(segment, saved)
+    _writer(lake, root, spool).flush()
+    orphan = root / "killed"
+    orphan.mkdir()
+    (orphan / LOCK).touch()
+    shutil.copy(saved, orphan / "000000000001.jsonl")
+    _write_at_end(  # a request the killed worker spooled after its last commit
+        orphan / "000000000001.jsonl",
+        b'[{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
+        b'"request_date":20164,"requested_at":1742200201123456}]\n',
+    )
+    result = _writer(lake, root, spool).flush()
+    assert (result.committed, result.skipped) == (1, 3)
+    table = _table(lake)
+    assert table.select(KEYS).rows() == [
+        ("r1", 0, "champion"),
+        ("r1", 0, "shadow"),
+        ("r2", 0, "champion"),
+        ("r3", 0, "champion"),
+    ]
+    spool.close()
+
+
+def test_a_failed_commit_is_retried_without_duplicates(
+    lake: Lakehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit landed but the call failed afterwards: the retry must not append again."""
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1")
+    spool.append([_row("r1"), _row("r2")])
+    append = lake.append
+
+    def lands_then_fails(*args, **kwargs):
+        append(*args, **kwargs)
+        raise OSError("connection reset after the commit")
+
+    writer = _writer(lake, root, spool)
+    monkeypatch.setattr(lake, "append", lands_then_fails)
+    with pytest.raises(OSError):
+        writer.flush()
+    monkeypatch.setattr(lake, "append", append)
+    spool.append([_row("r3")])
+    writer.flush()
+    writer.flush()
+    assert _table(lake)["request_id"].to_list() == ["r1", "r2", "r3"]
+    spool.close()
+
+
+def test_a_spool_folder_belongs_to_one_worker(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "w1")
+    with pytest.raises(FileExistsError):
+        Spool(tmp_path, "w1")
+    spool.close()
+
+
+def test_spooled_values_come_back_exactly(tmp_path: Path) -> None:
+    rows = [_row("r1", score=0.1 + 0.2), {**_row("r2"), "score": float("nan"), "latency_ms": None}]
+    spool = Spool(tmp_path, "w1")
+    spool.append(rows)
+    [segment] = segments(spool.dir)
+    frame = frame_of(read_segment(segment), SPEC)
+    assert frame.schema == SPEC.polars_schema
+    assert frame["score"][0] == 0.1 + 0.2
+    assert frame["score"].is_nan()[1]
+    assert frame["latency_ms"][1] is None
+    assert frame["requested_at"][0] == rows[0]["requested_at"]
+    spool.close()
