@@ -6,18 +6,25 @@ day), so re-ingesting a day replaces exactly that day. A ``SilverFlow`` derives 
 from one bronze table: a batch of landed rows (one or more days) is reduced to one row per silver
 primary key, the latest by the feed's timestamp (ties: the later landing day, then the later row
 in the file), so a merge of the batch is deterministic.
+
+A source may also declare cross-feed business rules (``checks``, see ``lakehouse.ingest.delivery``)
+that refuse a whole delivery before any of its rows is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from lakehouse.catalog import TIMESTAMP, TableSpec
 from lakehouse.sources.contract import LandingSource
+
+if TYPE_CHECKING:
+    from lakehouse.storage import Lakehouse
 
 AUDIT_COLUMNS: dict[str, pl.DataType] = {
     "_source_file": pl.String(),
@@ -28,6 +35,21 @@ AUDIT_COLUMNS: dict[str, pl.DataType] = {
 """Columns every bronze table adds to its feed's contract columns (``_batch_date`` partitions)."""
 LINEAGE: dict[str, pl.DataType] = {"_batch_id": pl.String()}
 """Lineage kept in silver: the landing batch a row came from."""
+
+
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """A cross-feed business rule of a source.
+
+    ``check`` is given the lakehouse (its silver tables hold what was ingested before) and the
+    validated frames of a delivery (feed name → the rows of every delivered day, with their
+    ``_source_file``) for at least the ``feeds`` it names, and returns the problems found, each
+    naming file, column, rule and row count (empty: the delivery passes).
+    """
+
+    name: str
+    feeds: tuple[str, ...]
+    check: Callable[[Lakehouse, Mapping[str, pl.DataFrame]], list[str]]
 
 
 def bronze_spec(feed: LandingSource) -> TableSpec:
@@ -87,13 +109,19 @@ class SourceTables:
     feeds: Mapping[str, LandingSource]
     flows: Mapping[str, SilverFlow]
     """Silver table name → flow."""
+    checks: tuple[DeliveryCheck, ...] = ()
+    """Cross-feed business rules a delivery must pass before anything is written."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feeds", MappingProxyType(dict(self.feeds)))
         object.__setattr__(self, "flows", MappingProxyType(dict(self.flows)))
+        object.__setattr__(self, "checks", tuple(self.checks))
         unknown = [f.feed.name for f in self.flows.values() if f.feed.name not in self.feeds]
         if unknown:
             raise ValueError(f"source {self.name}: silver flows read unknown feeds {unknown}")
+        unread = sorted({f for c in self.checks for f in c.feeds} - set(self.feeds))
+        if unread:
+            raise ValueError(f"source {self.name}: business rules read unknown feeds {unread}")
 
     @property
     def bronze(self) -> dict[str, TableSpec]:

@@ -9,6 +9,7 @@ system, shared by every use case built on it.
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
+from lakehouse.ingest.delivery import check_delivery
 from lakehouse.ingest.reader import read_batch
 from lakehouse.ingest.tables import SilverFlow, bronze_spec
 from lakehouse.sources.contract import LandingSource
@@ -40,6 +41,8 @@ def bronze_asset(source: SourceSpec, feed: LandingSource) -> AssetsDefinition:
         context: AssetExecutionContext, lakehouse: LakehouseResource, landing: LandingResource
     ) -> MaterializeResult:
         lake, folder = lakehouse.get(), landing.get()
+        # The source's cross-feed rules, on every feed of the run's days, before any write.
+        check_delivery(lake, source.tables, folder, partition_days(context))
         rows = 0
         for days in day_chunks(partition_days(context), DAYS_PER_COMMIT):
             # Every file of the chunk is validated before anything is written.
