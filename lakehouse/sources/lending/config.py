@@ -40,7 +40,7 @@ class EconomicShock:
     job_loss_income: float = 0.55
     existing_income_factor: float = 0.96
     utilization_shift: float = 0.12
-    dti_effect: float = 2.5
+    dti_effect: float = 2.0
 
     def __post_init__(self) -> None:
         if self.day < 1:

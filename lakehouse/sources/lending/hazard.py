@@ -53,14 +53,14 @@ DTI_REFERENCE = 0.20
 class HazardCoefficients:
     """Coefficients of the monthly missed-payment hazard (logit scale) and the transitions."""
 
-    intercept: float = -4.97
-    bureau_score: float = -0.55
-    debt_to_income: float = 0.18
-    utilization: float = 0.30
+    intercept: float = -5.1
+    bureau_score: float = -0.75
+    debt_to_income: float = 0.25
+    utilization: float = 0.45
     delinquencies: float = 0.25
-    inquiries: float = 0.10
-    short_employment: float = 0.30
-    long_term: float = 0.20
+    inquiries: float = 0.08
+    short_employment: float = 0.25
+    long_term: float = 0.15
     arrears: tuple[float, float, float, float] = (0.0, 3.4, 4.4, 5.0)
     """By cycles in arrears before the statement: 0, 1, 2, 3 or more."""
     unemployment: float = 0.04
