@@ -82,7 +82,6 @@ def test_definitions_of_every_use_case_build_from_the_specs() -> None:
     assert {f"{name}_{job}" for name in USE_CASES for job in JOBS} <= names
 
 
-@pytest.mark.slow
 def test_both_worlds_run_into_one_lakehouse_and_one_feast_repo(tmp_path: Path) -> None:
     use_cases = load_use_cases()
     assets = []
