@@ -154,7 +154,24 @@ class Book:
         cycles = np.minimum(cycles, done)
         self.cycles[idx] = cycles
         self.paid[idx] = done - cycles
+        self._inquiries_since_booking(rng, idx, done)
         return idx
+
+    def _inquiries_since_booking(
+        self, rng: np.random.Generator, idx: np.ndarray, months: np.ndarray
+    ) -> None:
+        """The 6-month inquiry window of seasoned borrowers on day 0: the months since booking
+        hold new inquiries, the application's months age out (else the first half-year of the
+        world would show every borrower's application-time inquiries)."""
+        window = cat.INQUIRY_WINDOW_MONTHS
+        fresh = rng.poisson(self.inquiry_rate[idx], size=(window, len(idx))).astype(np.int16)
+        shift = np.minimum(months, window)
+        source = np.arange(window)[:, None] + shift[None, :]  # application slot of each month
+        kept = np.take_along_axis(
+            self.inquiry_months[:, idx], np.minimum(source, window - 1), axis=0
+        )
+        self.inquiry_months[:, idx] = np.where(source < window, kept, fresh)
+        self.reported_inquiries[idx] = self.inquiry_months[:, idx].sum(axis=0)
 
     def _new(self, count: int) -> np.ndarray:
         idx = np.arange(self.born, self.born + count)

@@ -6,7 +6,8 @@ Day ``t`` runs, in this order:
 2. new loans are booked (their count is fixed in advance from ``(seed, day)``): application
    and loan rows;
 3. bureau reports of the open loans whose report day of month is today (loans booked before
-   today): utilisation, inquiries and current debt-to-income are refreshed;
+   today): utilisation, inquiries and current debt-to-income are refreshed (day 0 also reports
+   every seasoned borrower as the lender's starting snapshot);
 4. statements of the open loans due today (``servicing.py``): payments, defaults, charge-offs,
    payoffs; closed loans get a closing row;
 5. the truth at the end of day ``t`` for every loan still open, and the published indicators on
@@ -118,11 +119,13 @@ class World:
             return None
 
         new = np.concatenate([self._initial, booked]) if t == 0 else booked
+        # Day 0 also carries the bureau snapshot of the seasoned book the lender starts from.
+        bureau = np.union1d(reported, self._initial) if t == 0 else reported
         frames = {
             "loan_applications": self._applications(new),
             "loans": self._loans(new, today.closed, epoch),
             "repayments": self._repayments(today, epoch),
-            "bureau_reports": self._bureau(reported, epoch),
+            "bureau_reports": self._bureau(bureau, epoch),
             "macro_indicators": self._macro(t, epoch, dom),
         }
         truth = self._truth(book.open_loans(t), epoch, unemployment, dti_effect)

@@ -444,6 +444,23 @@ def test_the_shock_shifts_covariates_and_raises_risk(medium_run: Path) -> None:
     ]
 
 
+def test_the_book_is_stationary_before_the_shock(medium_run: Path) -> None:
+    """No drift without a cause: the seasoned book's bureau attributes start where the book
+    stays (a warm-up artefact would raise false drift alarms before any shock)."""
+    reports = _load(medium_run, "bureau_reports")
+    assert reports.filter(pl.col("reported_on") == MEDIUM.start_date).height >= MEDIUM.loans
+
+    def mean_of(column: str, first: int, last: int) -> float:
+        window = reports.filter(
+            pl.col("reported_on").is_between(MEDIUM.date_of(first), MEDIUM.date_of(last))
+        )
+        return float(window[column].mean())  # type: ignore[arg-type]
+
+    for column in ("inquiries_6m", "revolving_utilization", "debt_to_income"):
+        early, late = mean_of(column, 0, 40), mean_of(column, 160, 209)
+        assert abs(late / early - 1) < 0.05, column
+
+
 def test_realized_defaults_rise_after_the_shock(medium_run: Path) -> None:
     """180-day default rates of loans current at an as-of date, before and after the shock."""
     repayments = _load(medium_run, "repayments")
