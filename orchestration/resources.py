@@ -11,6 +11,7 @@ from feast import FeatureStore
 from feature_repo.config import apply, feature_store
 from lakehouse import config
 from lakehouse.sources.claim import recorded_world
+from lakehouse.sources.lending import EconomicShock, LendingConfig
 from lakehouse.sources.saas import DriftInjection, SimulationConfig
 from lakehouse.storage import Lakehouse
 from models.lifecycle.registry import ModelRegistry
@@ -76,7 +77,11 @@ class ModelRegistryResource(ConfigurableResource):
 
 
 class SimulatorResource(ConfigurableResource):
-    """The simulated world (defaults: ``SCOREHOUSE_SIM_*``); day 0 is ``SCOREHOUSE_START_DATE``."""
+    """The simulated world (defaults: ``SCOREHOUSE_SIM_*``); day 0 is ``SCOREHOUSE_START_DATE``.
+
+    One world, two companies on the same calendar and seed: the SaaS company (``customers``,
+    its drift) and the lender (``loans``, its economic shock on ``shock_day``).
+    """
 
     customers: int = WORLD.customers
     days: int = WORLD.days
@@ -84,6 +89,8 @@ class SimulatorResource(ConfigurableResource):
     drift_day: int | None = WORLD.drift_day
     usage_shift: float = WORLD.usage_shift
     price_change: float = WORLD.price_change
+    loans: int = WORLD.loans
+    shock_day: int | None = WORLD.shock_day
 
     def config(self, last_day: date, landing_dir: Path | None = None) -> SimulationConfig:
         """The world's configuration, simulated at least up to ``last_day``.
@@ -110,6 +117,19 @@ class SimulatorResource(ConfigurableResource):
             days=days,
             seed=self.seed,
             drift=drift,
+        )
+
+    def lending_config(self, last_day: date, landing_dir: Path | None = None) -> LendingConfig:
+        """The lending world's configuration, simulated at least up to ``last_day``; the world
+        recorded in ``landing_dir`` if there is one (as ``config``)."""
+        days = max(self.days, (last_day - WORLD.start_date).days + 1)
+        recorded = recorded_world(landing_dir, "lending") if landing_dir is not None else None
+        if recorded is not None:
+            start = date.fromisoformat(recorded["start_date"])
+            return LendingConfig.from_identity(recorded, max(days, (last_day - start).days + 1))
+        shock = None if self.shock_day is None else EconomicShock(day=self.shock_day)
+        return LendingConfig(
+            loans=self.loans, start_date=WORLD.start_date, days=days, seed=self.seed, shock=shock
         )
 
 

@@ -28,6 +28,11 @@ class WorldSettings:
     """Price change from the drift day: prices × (1 + this); ``SCOREHOUSE_SIM_PRICE_CHANGE``."""
     simulate: bool = True
     """``SCOREHOUSE_SIMULATE=0``: built-in sources are real (their jobs never simulate)."""
+    loans: int = 2000
+    """Open loans of the lending world on the start date; ``SCOREHOUSE_SIM_LOANS``."""
+    shock_day: int | None = 540
+    """Day of the lending world's economic shock (None: none); ``SCOREHOUSE_SIM_SHOCK_DAY``
+    (``none`` for no shock)."""
 
     @property
     def end_date(self) -> date:
@@ -37,6 +42,7 @@ class WorldSettings:
     @classmethod
     def from_env(cls) -> WorldSettings:
         drift_day = os.environ.get("SCOREHOUSE_SIM_DRIFT_DAY", "")
+        shock_day = os.environ.get("SCOREHOUSE_SIM_SHOCK_DAY", "540").strip().lower()
         return cls(
             start_date=date.fromisoformat(os.environ.get("SCOREHOUSE_START_DATE", "2025-01-01")),
             customers=int(os.environ.get("SCOREHOUSE_SIM_CUSTOMERS", "2000")),
@@ -46,6 +52,8 @@ class WorldSettings:
             usage_shift=float(os.environ.get("SCOREHOUSE_SIM_USAGE_SHIFT", "-0.35")),
             price_change=float(os.environ.get("SCOREHOUSE_SIM_PRICE_CHANGE", "0.0")),
             simulate=os.environ.get("SCOREHOUSE_SIMULATE", "1") not in ("0", "false", "no"),
+            loans=int(os.environ.get("SCOREHOUSE_SIM_LOANS", "2000")),
+            shock_day=None if shock_day in ("", "none") else int(shock_day),
         )
 
 
