@@ -26,6 +26,7 @@ from models.scoring.batch import (
 )
 from models.scoring.online import compare_online
 from models.scoring.policy import ScoringPolicy
+from orchestration.features.feast_assets import feast_online_store
 from orchestration.scoring.assets import prediction_online_asset
 from tests.scored_world import ScoredWorld
 from tests.world import churn
@@ -96,6 +97,36 @@ def test_the_online_refresh_of_a_day_without_scores_writes_nothing(
     # The values served before stay served: nothing was blanked.
     diff = compare_online(store, world.lake, SCORING)
     assert diff.checked > 0 and diff.entities == []
+
+
+def _online_features(world: ScoredWorld, entities: list[str]) -> dict[str, list[object]]:
+    features = [f"{v.name}:{c}" for v in CHURN.features.views for c in v.columns]
+    rows = [{CHURN.entity.join_key: e} for e in entities]
+    store = feature_store(world.lake.uri)
+    return store.get_online_features(features=features, entity_rows=rows).to_dict()
+
+
+def _materialize_features(world: ScoredWorld, day: date) -> bool:
+    return materialize(
+        [feast_online_store(CHURN)],
+        resources=world.resources(),
+        instance=DagsterInstance.ephemeral(),
+        partition_key=day.isoformat(),
+    ).success
+
+
+def test_the_feature_online_refresh_of_a_day_without_rows_keeps_the_values(
+    scored_world: ScoredWorld, empty_day: date
+) -> None:
+    world, last = scored_world, max(scored_world.days)
+    population = CHURN.features.population_table
+    key = CHURN.entity.join_key
+    entities = world.lake.read(population, where=pl.col("feature_date") == last)[key].to_list()
+    assert _materialize_features(world, last)
+    before = _online_features(world, entities)
+    assert all(v is not None for v in before["plan"])  # a never-null feature: values are there
+    assert _materialize_features(world, empty_day)
+    assert _online_features(world, entities) == before
 
 
 def test_monitoring_a_day_without_a_scoring_run_names_the_day_and_table(
