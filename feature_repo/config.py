@@ -5,6 +5,7 @@ folder. Python code calls ``feature_store()``, which uses the same settings with
 the SQLite online store and the lakehouse root placed under the current home.
 """
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,12 +17,24 @@ from lakehouse import config
 REPO_PATH = Path(__file__).resolve().parent
 
 
+class _QuietServeWhileMaterializing(logging.Filter):
+    """Drops Feast's advice that ``serve_features_while_materializing`` targets SQL registries:
+    the file registry honours it too (what the setting is for: see ``feature_store.yaml``), and
+    the advice would be logged for every store built."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`serve_features_while_materializing` is enabled but" not in record.getMessage()
+
+
+logging.getLogger("feast.repo_config").addFilter(_QuietServeWhileMaterializing())
+
+
 def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = None) -> RepoConfig:
     """``feature_store.yaml`` with state under ``SCOREHOUSE_HOME``; sources under the lakehouse."""
     raw = yaml.safe_load((REPO_PATH / "feature_store.yaml").read_text())
     feast_dir = config.scorehouse_home() / "feast"
     feast_dir.mkdir(parents=True, exist_ok=True)
-    raw["registry"] = str(feast_dir / "registry.db")
+    raw["registry"]["path"] = str(feast_dir / "registry.db")
     raw["online_store"]["path"] = str(feast_dir / "online_store.db")
     raw["offline_store"]["lakehouse_uri"] = lakehouse_uri or config.lakehouse_uri()
     if pins:

@@ -20,8 +20,8 @@ The killed run and the re-run are ``scorehouse`` processes; ``tables`` and ``doc
 the same entry point (``orchestration.cli.main``) in this process, which has the libraries
 imported already.
 
-Seed 0 of each phase is the fast tier; ``SCOREHOUSE_FAULT_SEEDS`` sets the seeds per phase of the
-slow tier (default 5: ``pytest -m slow tests/faults``).
+Seed 0 of each phase is the fast tier; seeds 1 … ``SCOREHOUSE_FAULT_SEEDS`` − 1 (default 5 seeds
+in all) are marked slow.
 """
 
 from __future__ import annotations
