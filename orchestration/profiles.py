@@ -102,13 +102,19 @@ class Profile:
     def postgres_url(self) -> str | None:
         return self.get("SCOREHOUSE_POSTGRES_URL")
 
-    def database_url(self, database: str, *, driver: str = "postgresql") -> str:
-        """``SCOREHOUSE_POSTGRES_URL`` (a server) with the given database and SQLAlchemy driver."""
+    def database_url(self, database: str, *, driver: str = "postgresql+psycopg2") -> str:
+        """``SCOREHOUSE_POSTGRES_URL`` (a server) with the given database and SQLAlchemy driver
+        (psycopg2: SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3)."""
         url = self.require("SCOREHOUSE_POSTGRES_URL", "PostgreSQL server URL")
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
             raise ProfileError(f"SCOREHOUSE_POSTGRES_URL: expected postgresql://…, got {url!r}")
         return urlunsplit((driver, parts.netloc, f"/{database}", parts.query, ""))
+
+    @property
+    def dagster_url(self) -> str:
+        """The Dagster instance's database (``SCOREHOUSE_DAGSTER_POSTGRES_URL`` or ``dagster``)."""
+        return self.get("SCOREHOUSE_DAGSTER_POSTGRES_URL") or self.database_url("dagster")
 
     @property
     def redis_url(self) -> str | None:
@@ -132,7 +138,7 @@ class Profile:
                 f"profile 'scale' keeps its tables on an object store: SCOREHOUSE_LAKEHOUSE_URI "
                 f"must be s3://bucket/prefix, got {lake!r}"
             )
-        env["SCOREHOUSE_DAGSTER_POSTGRES_URL"] = self.database_url("dagster")
+        env["SCOREHOUSE_DAGSTER_POSTGRES_URL"] = self.dagster_url
         env["MLFLOW_TRACKING_URI"] = self.get("MLFLOW_TRACKING_URI") or self.database_url("mlflow")
         env["SCOREHOUSE_MLFLOW_ARTIFACTS"] = (
             self.get("SCOREHOUSE_MLFLOW_ARTIFACTS", f"{lake.rstrip('/')}/_mlflow") or ""
@@ -165,7 +171,7 @@ class Profile:
         service of the profile answers (and accepts our credentials). Nothing is written."""
         if self.name != "scale":
             return
-        check_postgres(self.database_url("dagster"), timeout_s)
+        check_postgres(self.database_url("dagster", driver="postgresql"), timeout_s)
         check_redis(self.require("SCOREHOUSE_REDIS_URL", "Redis URL"), timeout_s)
         check_object_store(
             self.require("SCOREHOUSE_LAKEHOUSE_URI", "Delta root"), storage_options(self), timeout_s
@@ -177,7 +183,7 @@ class Profile:
         if self.name != "scale":
             return "telemetry:\n  enabled: false\n"
         instance: dict[str, Any] = {
-            "storage": {"postgres": {"postgres_url": self.database_url("dagster")}},
+            "storage": {"postgres": {"postgres_url": self.dagster_url}},
             "run_coordinator": {
                 "module": "dagster._core.run_coordinator",
                 "class": "QueuedRunCoordinator",

@@ -77,7 +77,7 @@ start_postgres() {
     || die "PostgreSQL did not start: $(tail -5 "$STATE/postgres/server.log")"
   head -1 "$STATE/postgres/data/postmaster.pid" >"$STATE/postgres.pid"
   local psql=("$bin/psql" -h "$STATE/postgres" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q)
-  as_pg "${psql[@]}" -c "CREATE ROLE scorehouse LOGIN PASSWORD '$password'"
+  as_pg "${psql[@]}" -c "CREATE ROLE scorehouse LOGIN CREATEDB PASSWORD '$password'"
   for db in dagster mlflow feast; do
     as_pg "${psql[@]}" -c "CREATE DATABASE $db OWNER scorehouse"
   done

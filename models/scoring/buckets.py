@@ -161,7 +161,7 @@ def score_bucket(
         explanations_version=written.explanations_version,
         explainer_backend=explainer.backend,
         sample_scores=[x for s in samples for x in s.predictions["score"].to_list()],
-        sample_shap=[r for s in samples for r in s.explanations.select(shap_columns).rows()],
+        sample_shap=[list(r) for s in samples for r in s.explanations.select(shap_columns).rows()],
         sample_inputs=[r for s in samples for r in s.inputs.tolist()],
     )
 

@@ -49,6 +49,7 @@ from dagster import (
     op,
 )
 
+from feature_repo.online import materialize, online_store_name
 from lakehouse.commit import code_version
 from lakehouse.config import scorehouse_home
 from models.plots import markdown_image
@@ -381,7 +382,7 @@ def prediction_online_asset(use_case: UseCase) -> AssetsDefinition:
         partitions_def=source_partitions(use_case.source),
         deps=[prediction_keys(use_case)[0]],
         description=f"Latest {use_case.name} score, band and reasons per entity online (Feast).",
-        kinds={"feast", "sqlite"},
+        kinds={"feast"},
     )
     def _online(
         context: AssetExecutionContext, feature_store: FeatureStoreResource
@@ -389,10 +390,12 @@ def prediction_online_asset(use_case: UseCase) -> AssetsDefinition:
         start, end = materialize_window(partition_days(context))
         feature_store.apply()
         store = feature_store.get()
-        store.materialize(start_date=start, end_date=end, feature_views=[view])
+        written = materialize(store, start, end, [view])  # Redis: the direct writer
         return MaterializeResult(
             metadata={
                 "feature_view": view,
+                "online_store": online_store_name(store),
+                "online_rows_written": sum(w.written for w in written),
                 "materialized_from": start.isoformat(),
                 "materialized_until": end.isoformat(),
             }
