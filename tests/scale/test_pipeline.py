@@ -112,4 +112,3 @@ def test_an_event_log_becomes_a_served_model_on_the_services(
     capsys.readouterr()
     _ok("replay", record["scoring_run_id"])
     assert f"exact match ({predictions.height} predictions)" in capsys.readouterr().out
-
