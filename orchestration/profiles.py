@@ -165,14 +165,29 @@ class Profile:
         env |= _object_store_env(storage_options(self))
         return env
 
+    def storage_options(self) -> dict[str, str] | None:
+        """``SCOREHOUSE_STORAGE_OPTIONS`` as a mapping (object-store endpoint, credentials)."""
+        return storage_options(self)
+
     # ------------------------------------------------------------------------------- checks
     def check_services(self, timeout_s: float = 5.0) -> None:
         """Raise ``ServiceUnavailableError`` naming the service and its setting unless every
         service of the profile answers (and accepts our credentials). Nothing is written."""
         if self.name != "scale":
             return
-        check_postgres(self.database_url("dagster", driver="postgresql"), timeout_s)
+        env = self.environment()
+        for what, key in (
+            ("the Dagster instance", "SCOREHOUSE_DAGSTER_POSTGRES_URL"),
+            ("MLflow", "MLFLOW_TRACKING_URI"),
+            ("the Feast registry", "SCOREHOUSE_FEAST_REGISTRY"),
+        ):
+            url = self.get(key) or env[key]
+            if url.startswith("postgres"):
+                check_postgres(url, timeout_s, what=what, setting=key)
         check_redis(self.require("SCOREHOUSE_REDIS_URL", "Redis URL"), timeout_s)
+        online = self.get("SCOREHOUSE_FEAST_ONLINE_STORE")
+        if online and online != self.redis_url:
+            check_redis(online, timeout_s, setting="SCOREHOUSE_FEAST_ONLINE_STORE")
         check_object_store(
             self.require("SCOREHOUSE_LAKEHOUSE_URI", "Delta root"), storage_options(self), timeout_s
         )
@@ -312,20 +327,33 @@ def _redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def check_postgres(url: str, timeout_s: float = 5.0) -> None:
+def check_postgres(
+    url: str,
+    timeout_s: float = 5.0,
+    *,
+    what: str = "the database",
+    setting: str = "SCOREHOUSE_POSTGRES_URL",
+) -> None:
     import psycopg2
 
+    parts = urlsplit(url)
+    plain = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
     try:
-        psycopg2.connect(url, connect_timeout=max(1, int(timeout_s))).close()
+        psycopg2.connect(plain, connect_timeout=max(1, int(timeout_s))).close()
     except psycopg2.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = (
+            "SCOREHOUSE_POSTGRES_URL"
+            if setting == "SCOREHOUSE_POSTGRES_URL"
+            else (f"{setting}, from SCOREHOUSE_POSTGRES_URL")
+        )
         raise ServiceUnavailableError(
-            f"PostgreSQL at {_redacted(url)} (SCOREHOUSE_POSTGRES_URL) is unavailable: {reason}; "
+            f"PostgreSQL at {_redacted(plain)} ({what}; {where}) is unavailable: {reason}; "
             "nothing was written"
         ) from None
 
 
-def check_redis(url: str, timeout_s: float = 5.0) -> None:
+def check_redis(url: str, timeout_s: float = 5.0, *, setting: str = "SCOREHOUSE_REDIS_URL") -> None:
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
@@ -333,8 +361,7 @@ def check_redis(url: str, timeout_s: float = 5.0) -> None:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
         raise ServiceUnavailableError(
-            f"Redis at {_redacted(url)} (SCOREHOUSE_REDIS_URL) is unavailable: {exc}; "
-            "nothing was written"
+            f"Redis at {_redacted(url)} ({setting}) is unavailable: {exc}; nothing was written"
         ) from None
     finally:
         client.close()

@@ -73,6 +73,12 @@ class Emulator:
             self._create_user()
         return self
 
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -128,7 +134,12 @@ class Emulator:
         )
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> int:
-        request = urllib.request.Request(f"{self.endpoint}{path}", data=body, method=method)
+        request = urllib.request.Request(
+            f"{self.endpoint}{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return int(response.status)
