@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from feast import FeatureStore, FeatureView
+from feast.data_source import DataSource
 from feast.infra.online_stores.helpers import _mmh3
 from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -113,10 +114,11 @@ def _materialize_view(
 ) -> Materialized:
     entities = [store.get_entity(name) for name in view.entities]
     join_keys, features, timestamp, created = _get_column_names(view, entities)
+    source = _source(view)
     offline = store._get_provider().offline_store  # the offline store Feast materializes from
     job = offline.pull_latest_from_table_or_query(
         config=store.config,
-        data_source=view.batch_source,
+        data_source=source,
         join_key_columns=join_keys,
         feature_name_columns=features,
         timestamp_field=timestamp,
@@ -125,7 +127,7 @@ def _materialize_view(
         end_date=end,
     )
     table = job.to_arrow()
-    mapping = view.batch_source.field_mapping or {}
+    mapping = source.field_mapping or {}
     if mapping:
         table = table.rename_columns([mapping.get(c, c) for c in table.column_names])
     writer = RedisWriter(store, view)
@@ -134,6 +136,12 @@ def _materialize_view(
         done, passed = writer.write(pa.Table.from_batches([batch]))
         written, skipped = written + done, skipped + passed
     return Materialized(view.name, table.num_rows, written, skipped)
+
+
+def _source(view: FeatureView) -> DataSource:
+    if view.batch_source is None:
+        raise ValueError(f"feature view {view.name} has no batch source: nothing to materialize")
+    return view.batch_source
 
 
 class RedisWriter:
@@ -147,7 +155,7 @@ class RedisWriter:
         self.name = _versioned_fv_name(view, store.config)
         self.ts_field = f"_ts:{self.name}".encode()
         self.join_key = view.entity_columns[0].name
-        self.timestamp = view.batch_source.timestamp_field
+        self.timestamp = _source(view).timestamp_field
         self.fields = [(f.name, f.dtype.to_value_type()) for f in view.features]
         self.hashes = [_mmh3(f"{self.name}:{name}") for name, _ in self.fields]
         self.ttl = self.config.online_store.key_ttl_seconds
@@ -178,7 +186,7 @@ class RedisWriter:
 
     def _send(self, commands: pa.Array) -> None:
         """One buffer of commands, then one reply per command (any error reply raises)."""
-        connection = self.client.connection_pool.get_connection("HSET")
+        connection = self.client.connection_pool.get_connection()
         try:
             connection.send_packed_command([_buffer(commands)], check_health=True)
             failures = []
