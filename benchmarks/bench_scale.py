@@ -160,6 +160,44 @@ def online_equal(sqlite_store, redis_store, view: str, features: list[str], ids:
     return a.equals(b)
 
 
+def feature_build(customers: int, days: int, repeats: int, root: Path) -> list[str]:
+    """Churn features of the last day of a simulated world (``customers``, ``days``), against
+    reading the silver tables the builder reads (the same run)."""
+    from lakehouse.features.views import build_feature_batch
+    from models.usecase import load_use_cases
+    from orchestration.settings import WORLD
+    from tests.world import ingest_assets, run_days
+
+    os.environ["SCOREHOUSE_HOME"] = str(root / "home")
+    assert run_days(root, days, customers=customers, seed=1, assets=ingest_assets()).success
+    use_case = load_use_cases()["churn"]
+    lake = load_use_cases().lakehouse(root / "lake")
+    spec, key = use_case.features, use_case.entity.join_key
+    last = [WORLD.start_date + timedelta(days=days - 1)]
+    built: list[int] = []
+
+    def build(i: int) -> None:
+        batch = build_feature_batch(
+            spec.builder, lake, last, spec.views, spec.ratios, key, created_at=datetime.now(UTC)
+        )
+        built.append(next(iter(batch.tables.values())).height)
+
+    silver = [t.name for t in lake.catalog if t.name.startswith("silver.") and lake.exists(t.name)]
+    features = measure(build, repeats)
+    inputs = measure(lambda i: [lake.read(t) for t in silver], repeats)
+    rows = built[-1]
+    return [
+        "",
+        f"| feature build (churn, {customers:,} customers, {days} days of silver) | wall s | "
+        "CPU s | feature rows per CPU-s |",
+        "|---|---:|---:|---:|",
+        f"| one day of the 4 feature tables ({rows:,} rows) | {features[0]:.2f} | "
+        f"{features[1]:.2f} | {rows / features[1]:,.0f} |",
+        f"| baseline: reading the {len(silver)} silver tables | {inputs[0]:.2f} | "
+        f"{inputs[1]:.2f} | {rows / inputs[1]:,.0f} |",
+    ]
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -171,7 +209,21 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--profile-file", help="services (make services): Redis and Celery parts")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale.md")
+    parser.add_argument("--feature-customers", type=int, default=5_000)
+    parser.add_argument("--feature-days", type=int, default=40)
+    parser.add_argument("--features-only", action="store_true", help="only the feature build")
+    parser.add_argument("--fanout-only", action="store_true", help="only the fan-out ratio")
     args = parser.parse_args(argv)
+    if args.features_only:
+        with tempfile.TemporaryDirectory(prefix="scorehouse-features-") as tmp:
+            lines = feature_build(
+                args.feature_customers, args.feature_days, args.repeats, Path(tmp)
+            )
+        report = "\n".join(lines)
+        print(report)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("# Scale benchmark: feature build\n" + report + "\n")
+        return report
     services = {}
     if args.profile_file:
         args.profile_file = str(Path(args.profile_file).resolve())
@@ -235,6 +287,13 @@ def main(argv: list[str] | None = None) -> str:
             "",
         ]
         print("\n".join(lines[-8:]), file=sys.stderr, flush=True)
+        if args.fanout_only:
+            threads = os.environ.get("POLARS_MAX_THREADS", "all")
+            lines.insert(1, f"(fan-out only; POLARS_MAX_THREADS={threads} in every process)")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text("# Scale benchmark: fan-out\n\n" + "\n".join(lines) + "\n")
+            print("\n".join(lines))
+            return "\n".join(lines)
 
         # --- per-core throughput, each against its baseline
         population = lake.read("features.customer_account", columns=["customer_id"])
