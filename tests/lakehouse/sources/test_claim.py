@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.sources.claim import LandingClaimError, record_path, recorded_world
 from lakehouse.sources import lending
+from lakehouse.sources.claim import LandingClaimError, record_path, recorded_world
 from lakehouse.sources.lending import EconomicShock, LendingConfig
 from lakehouse.sources.saas import DriftInjection, SimulationConfig, simulate
 
