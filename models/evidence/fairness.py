@@ -29,6 +29,8 @@ import polars as pl
 from fairlearn.metrics import MetricFrame, count, mean_prediction, selection_rate
 
 UNKNOWN_GROUP = "(unknown)"
+RATIO_TOLERANCE = 1e-9
+"""A ratio at the threshold does not alert (0.6 / 0.75 is 0.7999… in floating point)."""
 APPROVED, SCORE, OUTCOME = "_approved", "score", "_outcome"
 
 
@@ -112,7 +114,7 @@ def group_fairness(scored: pl.DataFrame, attributes: list[str], rule: FairnessRu
                     "alert": bool(
                         sizes[group] >= rule.min_group_rows
                         and np.isfinite(ratio)
-                        and ratio < rule.min_adverse_impact_ratio
+                        and ratio < rule.min_adverse_impact_ratio - RATIO_TOLERANCE
                     ),
                     "adverse_definition": rule.definition,
                 }

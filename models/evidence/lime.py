@@ -1,10 +1,16 @@
 """LIME explanations of scored rows, and their agreement with the recorded TreeSHAP.
 
 LIME (``lime.lime_tabular``) fits a weighted linear model to the scoring model's probability
-on perturbations of one row; its weights say how much each feature's value (its quartile bin,
-or its category) moves the probability. TreeSHAP values are exact and additive in log-odds and
-stay the system of record; LIME is an independent, model-agnostic second opinion. Agreement is
-measured per row on its ``top_k`` features by |SHAP|:
+on perturbations of one row; a feature's weight ``w`` is the effect of keeping the row's value
+(its quartile bin, or its category) instead of a value drawn from the training distribution.
+What we compare with SHAP is LIME's *attribution* ``w × (1 − q)``, ``q`` the training share
+of the row's bin: the feature's part of the local model's difference between the row and an
+average perturbation — the same decomposition SHAP makes of ``f(x) − E f``. (The raw weight
+over-states a typical value: ``current_dpd = 0`` shares its bin with 95 % of loans, so being in
+it explains little, as SHAP says; its weight is large only because the other bins are risky.)
+TreeSHAP values are exact and additive in log-odds and stay the system of record; LIME is an
+independent, model-agnostic second opinion. Agreement is measured per row on its ``top_k``
+features by |SHAP|:
 
 * Spearman rank correlation between |SHAP| and |LIME weight| over those features;
 * sign agreement: the share of those features whose SHAP value and LIME weight have one sign;
@@ -62,7 +68,8 @@ class LimeSettings:
 
 @dataclass(frozen=True)
 class LimeResult:
-    """LIME of ``rows`` rows: weights ``(rows, features)``, intercept, local prediction, fit."""
+    """LIME of ``rows`` rows: attributions ``(rows, features)`` (``w × (1 − q)``, see the
+    module docstring), intercept, local prediction and fit (R²) of each local model."""
 
     weights: np.ndarray
     intercept: np.ndarray
@@ -162,8 +169,15 @@ class LimeExplainer:
                 num_features=len(self.names),
                 num_samples=self.settings.num_samples,
             )
+        bins = self._lime.discretizer.discretize(row.astype(np.float64))
         for feature, weight in found.local_exp[1]:
-            weights[i, feature] = weight
+            values = list(self._lime.feature_values[feature])
+            share = (
+                float(self._lime.feature_frequencies[feature][values.index(bins[feature])])
+                if bins[feature] in values
+                else 0.0
+            )
+            weights[i, feature] = weight * (1.0 - share)
         intercept[i] = found.intercept[1]
         local[i] = np.asarray(found.local_pred).ravel()[0]
         fit[i] = found.score
