@@ -99,7 +99,7 @@ class World:
             pl.read_parquet(evaluation_path(self.root / "landing", "credit_truth", d)) for d in days
         ).select(key, pl.col("as_of_date").alias("feature_date"), "pd_12m")
         rows = joined.join(truth, on=[key, "feature_date"]).sort("feature_date", key)
-        draws = np.random.default_rng(4).random(rows.height)
+        draws = np.random.default_rng(4).random(rows.height) < rows["pd_12m"].to_numpy()
         spec = uc.table_spec(uc.tables.training_set)
         return rows.with_columns(
             (pl.col("feature_date") + timedelta(days=1)).alias("as_of_date"),
@@ -107,7 +107,7 @@ class World:
             .add(timedelta(days=1))
             .cast(pl.Datetime("us", "UTC"))
             .alias("event_timestamp"),
-            pl.Series(uc.label.definition.column, (draws < rows["pd_12m"].to_numpy()).astype(np.int64)),
+            pl.Series(uc.label.definition.column, draws.astype(np.int64)),
         ).select([pl.col(c).cast(t) for c, t in spec.schema.items()])
 
     def _materialize(self, assets: list) -> None:
