@@ -30,7 +30,13 @@ from models.training.params import TrainingParams
 from models.training.train import train
 from models.usecase import UseCase
 from orchestration.evidence.assets import evidence_assets
-from orchestration.resources import FeatureStoreResource, LakehouseResource, ModelRegistryResource
+from orchestration.resources import (
+    STEP_IO,
+    FeatureStoreResource,
+    LakehouseResource,
+    ModelRegistryResource,
+    StepOutputIOManager,
+)
 from orchestration.scoring.assets import scoring_assets
 from tests.credit_world import credit, lending_world
 
@@ -57,6 +63,7 @@ class World:
             "lakehouse": LakehouseResource(uri=uri),
             "feature_store": FeatureStoreResource(lakehouse_uri=uri),
             "model_registry": ModelRegistryResource(),
+            STEP_IO: StepOutputIOManager(),
         }
 
     def build(self) -> None:
