@@ -3,7 +3,8 @@
 Per source system (shared by the use cases built on it): the simulated landing asset (simulated
 sources only), ``bronze/*`` and ``silver/*``, and the GX checks of its silver tables. Per use
 case ``<uc>``: the feature tables and labels, ``feast/<uc>_online_store``, the training set, model,
-evaluation and champion, batch scoring and online predictions, monitoring; jobs
+evaluation, champion and model card, batch scoring and online predictions, monitoring, and the
+evidence its spec asks for (LIME agreement, fairness); jobs
 ``<uc>_ingest_and_features``, ``<uc>_daily_pipeline`` (scheduled), ``<uc>_weekly_retrain``
 (scheduled; also launched by the ``<uc>_monitoring_retrain`` sensor) and ``<uc>_training_set``.
 One ``feast/registry`` asset applies every use case's Feast definitions.
@@ -31,6 +32,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from models.usecase import UseCase, UseCases
+from orchestration.evidence.assets import evidence_assets, model_card_asset
 from orchestration.features.assets import feature_assets, label_asset
 from orchestration.features.feast_assets import (
     REGISTRY_KEY,
@@ -42,6 +44,7 @@ from orchestration.features.feast_assets import (
 from orchestration.ingest.assets import source_assets
 from orchestration.monitoring.assets import monitoring_assets
 from orchestration.monitoring.sensor import retrain_sensor
+from orchestration.profiles import executor_definition, load_profile
 from orchestration.resources import default_resources
 from orchestration.scoring.assets import scoring_assets
 from orchestration.settings import WORLD
@@ -96,6 +99,8 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
     trained = parts.add(training_assets(use_case))
     scored = parts.add(scoring_assets(use_case))
     monitored = parts.add(monitoring_assets(use_case))
+    evidence = parts.add(evidence_assets(use_case))
+    card = parts.add([model_card_asset(use_case)])
     for table, check in quality_checks(use_case).items():
         parts.checks.setdefault(table, check)
 
@@ -107,13 +112,13 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
             "Ingest the landing files, build features and labels, refresh online features.",
         ),
         "daily_pipeline": (
-            [*ingest_and_features, *scored, *monitored],
+            [*ingest_and_features, *scored, *monitored, *evidence],
             "One day end to end: ingest → features → online features → batch scoring with the "
             "champion → online predictions → monitoring (drift, diagnosis, performance, report).",
         ),
         "weekly_retrain": (
             # The registry first: on a fresh home the training set needs its feature service.
-            [REGISTRY_KEY, *built, *trained],
+            [REGISTRY_KEY, *built, *trained, *card],
             "Rebuild the training set, validate it (blocking GX check), train and register a "
             "challenger, evaluate it against the champion and decide the promotion.",
         ),
@@ -161,4 +166,5 @@ def build_definitions(use_cases: UseCases) -> Definitions:
         schedules=parts.schedules,
         sensors=parts.sensors,
         resources=default_resources(),
+        executor=executor_definition(load_profile()),
     )

@@ -36,6 +36,7 @@ from models.training.train import train
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
 from orchestration.features.feast_assets import training_set_key
+from orchestration.locks import promotion_gate
 from orchestration.resources import LakehouseResource, LandingResource, ModelRegistryResource
 from orchestration.training.truth import read_truth
 
@@ -254,9 +255,11 @@ def champion_asset(use_case: UseCase) -> AssetsDefinition:
     ) -> MaterializeResult:
         registry = model_registry.get(use_case)
         policy = to_dataclass(config, type(use_case.promotion))
-        decision = promote_challenger(
-            registry, lakehouse.get(), use_case, policy, dagster_run_id=context.run_id
-        )
+        # One gate at a time per model: a racing gate then sees this one's decision.
+        with promotion_gate(registry.uri, registry.model_name):
+            decision = promote_challenger(
+                registry, lakehouse.get(), use_case, policy, dagster_run_id=context.run_id
+            )
         context.log.info(f"{decision.decision}: {decision.reason}")
         current = registry.alias(CHAMPION)
         return MaterializeResult(

@@ -32,9 +32,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from models.usecase import UseCase, load_use_cases
 from orchestration.doctor import PID_TAG
-from orchestration.features.feast_assets import REGISTRY_KEY, training_set_key
+from orchestration.features.feast_assets import REGISTRY_KEY
 from orchestration.scoring.assets import prediction_keys
-from orchestration.training.assets import champion_key, evaluation_key, model_key
 from orchestration.usecase import build_definitions
 
 PHASES = {
@@ -56,17 +55,16 @@ Timeline = dict[str, tuple[float, float | None]]
 
 
 def phase_of(use_case: UseCase, key: AssetKey) -> str:
-    """The phase an asset belongs to."""
-    if key in {REGISTRY_KEY, *(f(use_case) for f in (training_set_key, model_key))}:
-        return "training"
-    if key in {evaluation_key(use_case), champion_key(use_case)}:
-        return "training"
+    """The phase an asset belongs to: scoring's own assets, the Feast registry (training),
+    else by its layer (``ml``: the training set, model, evaluation, card and champion)."""
     if key in prediction_keys(use_case):
         return "scoring"
-    layer = key.path[0]
+    if key == REGISTRY_KEY:
+        return "training"
     phases = {"sources": "ingest", "bronze": "ingest", "silver": "ingest", "features": "features"}
-    phases |= {"labels": "features", "feast": "online", "monitoring": "monitoring"}
-    return phases[layer]
+    phases |= {"labels": "features", "ml": "training", "feast": "online"}
+    phases |= {"monitoring": "monitoring"}
+    return phases[key.path[0]]
 
 
 def step_phases(use_case: UseCase, dagster_job: str) -> dict[str, str]:

@@ -243,18 +243,30 @@ def test_an_application_dated_after_its_loan_s_first_repayment(
     first_due = (
         _all_rows(landing, "repayments", days).group_by("loan_id").agg(pl.col("due_date").min())
     )
-    target = loans.join(first_due, on="loan_id").row(0, named=True)
-    late = datetime.combine(target["due_date"] + timedelta(days=2), datetime.min.time(), UTC)
+    target = (
+        loans.join(first_due, on="loan_id")
+        .filter(pl.col("due_date") + timedelta(days=2) <= days[-1])
+        .row(0, named=True)
+    )
+    late_day = target["due_date"] + timedelta(days=2)
+    late = datetime.combine(late_day, datetime.min.time(), UTC)
+    # The application is re-delivered late, in the file of a day after its loan's first due
+    # date: every file passes its own contract (nothing is dated after its delivery day), only
+    # the cross-feed rule sees the contradiction.
+    spec = LENDING_FEEDS["loan_applications"]
+    original = landing_path(landing, spec, target["originated_on"])
+    rows = read_landing(original, spec)
+    moved = rows.filter(pl.col("application_id") == target["application_id"])
+    write_frame(
+        rows.filter(pl.col("application_id") != target["application_id"]),
+        original,
+        spec.file_format,
+    )
     name = _rewrite(
         landing,
         "loan_applications",
-        target["originated_on"],
-        lambda f: f.with_columns(
-            pl.when(pl.col("application_id") == target["application_id"])
-            .then(pl.lit(late))
-            .otherwise("applied_at")
-            .alias("applied_at")
-        ),
+        late_day,
+        lambda f: pl.concat([f, moved.with_columns(pl.lit(late).alias("applied_at"))]),
     )
     message = _rejected(lake, landing, days)
     assert (
