@@ -68,7 +68,7 @@ def phase_of(use_case: UseCase, key: AssetKey) -> str:
 
 
 def step_phases(use_case: UseCase, dagster_job: str) -> dict[str, str]:
-    """Step key → phase, for every step of the job (asset checks go with their asset)."""
+    """Node → phase, for every node of the job (asset checks go with their asset)."""
     return dict(_step_phases(use_case.name, dagster_job))
 
 
@@ -113,12 +113,20 @@ class KillPoint:
         return f"{self.offset_s:.2f}s into step {self.step}"
 
 
-def draw(reference: Timeline, phase_steps: set[str], rng: random.Random) -> KillPoint:
-    """A uniformly random instant of the phase on the reference timeline."""
+def node_of(step_key: str) -> str:
+    """The job's node a step runs in: a graph-backed asset's ops run as ``node.op`` steps,
+    a mapped op's as ``node.op[key]``."""
+    return step_key.split(".", 1)[0].split("[", 1)[0]
+
+
+def draw(reference: Timeline, phase_nodes: set[str], rng: random.Random) -> KillPoint:
+    """A uniformly random instant of the phase (its nodes' steps) on the reference timeline."""
     spans = sorted(
-        (start, end, step) for step, (start, end) in reference.items() if step in phase_steps
+        (start, end, step)
+        for step, (start, end) in reference.items()
+        if node_of(step) in phase_nodes
     )
-    assert spans, f"the reference run has no step of the phase ({sorted(phase_steps)})"
+    assert spans, f"the reference run has no step of the phase ({sorted(phase_nodes)})"
     first, last = spans[0][0], max(end or start for start, end, _ in spans)
     instant = rng.uniform(first, last)
     for start, end, step in spans:
