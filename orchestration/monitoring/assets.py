@@ -33,6 +33,7 @@ from models.monitoring.monitor import (
     build_report,
     drift_and_diagnosis,
     matured_performance,
+    training_end,
 )
 from models.monitoring.performance import latest_matured_vintage
 from models.monitoring.policy import MonitoringSettings
@@ -202,7 +203,15 @@ def _report_day(
         .sort("as_of_date")
         .tail(REPORT_VINTAGES)
     )
-    found = build_report(day, drift, diagnosis, performance_rows, settings, use_case.name)
+    found = build_report(
+        day,
+        drift,
+        diagnosis,
+        performance_rows,
+        settings,
+        use_case.name,
+        trained_until=training_end(use_case, day),
+    )
     path = write_report(use_case.name, found, context.run_id, {})
     row = _stamp(verdict_row(found, path), context)
     lake.append(tables.verdicts, row, commit=commit_info(context, [day]))
@@ -223,5 +232,7 @@ def verdict_row(found: MonitoringReport, path: Path) -> pl.DataFrame:
             "reasons": pl.Series([found.assessment.reasons], dtype=pl.List(pl.String())),
             "evidence": pl.Series([found.evidence], dtype=pl.List(pl.String())),
             "report_path": [str(path)],
+            "triggers": pl.Series([found.assessment.triggers], dtype=pl.List(pl.String())),
+            "deferred": pl.Series([found.assessment.deferred], dtype=pl.List(pl.String())),
         }
     )

@@ -1,15 +1,20 @@
 """Scoring domain, per use case: daily batch scores of every active entity, explained.
 
-``ml/<uc>_predictions`` resolves the model alias (``champion`` by default) once at run start and
-scores each of the run's days (see ``models/scoring/batch.py``); it writes the explanations,
-predictions and scoring-runs tables (a non-champion alias writes the shadow tables instead,
-never served). ``feast/<uc>_prediction_online`` puts the latest score and reasons of every
-entity in the online store for apps.
+``ml/<uc>_predictions`` resolves the models once at run start, from one read of the aliases:
+the ``champion`` and the model in ``shadow`` (if any). Each of the run's days is scored by the
+champion (served: the predictions and explanations tables) and then by the shadow model (the
+shadow tables, never served), both through the same pinned feature versions, so their rows are
+paired (``models.lifecycle.shadow``); each gets its own scoring-runs record, the commit point
+(``<run>:<day>`` for the champion, ``<run>:<day>:shadow``). A promotion therefore takes effect
+between two scoring runs, never within one. Configured with another ``model_alias``, the run
+scores only that alias, into the shadow tables. ``feast/<uc>_prediction_online`` puts the
+latest champion score and reasons of every entity in the online store for apps.
 
 No ``from __future__ import annotations``: the generated ``Config`` class is an annotation.
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import polars as pl
@@ -26,8 +31,16 @@ from dagster import (
 
 from lakehouse.commit import code_version
 from lakehouse.config import scorehouse_home
+from models.lifecycle.registry import SHADOW, ModelRegistry
 from models.plots import markdown_image
-from models.scoring.batch import ScoringRun, load_model, pin_feature_versions, score_day
+from models.scoring.batch import (
+    ScoringError,
+    ScoringModel,
+    ScoringRun,
+    load_model,
+    pin_feature_versions,
+    score_day,
+)
 from models.scoring.online import served_rows, write_online
 from models.scoring.plots import write_run_plots
 from models.scoring.runs import SERVING_ALIAS, current_predictions
@@ -37,7 +50,7 @@ from orchestration.features.feast_assets import feature_keys
 from orchestration.metadata import table_key, table_metadata
 from orchestration.partitions import partition_days, source_partitions
 from orchestration.resources import FeatureStoreResource, LakehouseResource, ModelRegistryResource
-from orchestration.training.assets import champion_key
+from orchestration.training.gate import gate_key
 
 ALIAS_FIELD = "model_alias"
 
@@ -67,7 +80,7 @@ def predictions_asset(use_case: UseCase) -> AssetsDefinition:
             AssetSpec(
                 key=key,
                 group_name=f"{use_case.name}_scoring",
-                deps=[*feature_keys(use_case), champion_key(use_case)],
+                deps=[*feature_keys(use_case), gate_key(use_case)],
                 description=description,
                 kinds={"delta", "xgboost"},
                 partitions_def=source_partitions(use_case.source),
@@ -87,32 +100,43 @@ def predictions_asset(use_case: UseCase) -> AssetsDefinition:
         alias = getattr(config, ALIAS_FIELD)
         policy = to_dataclass(config, type(use_case.scoring), drop=(ALIAS_FIELD,))
         # Resolved once: a promotion during the run does not mix models within it.
-        model = load_model(model_registry.get(use_case), alias=alias)
+        model, shadow = resolve_models(model_registry.get(use_case), alias)
         versions = pin_feature_versions(lake, use_case.tables.feature_tables)
         store = feature_store.get(pins=versions)
-        context.log.info(f"scoring with {model.name} v{model.version} ({alias}); {versions}")
-        runs = []
+        context.log.info(
+            f"scoring with {model.name} v{model.version} ({alias})"
+            + (f" and v{shadow.version} in shadow" if shadow else "")
+            + f"; {versions}"
+        )
+        runs, shadow_rows = [], 0
         for day in partition_days(context):
-            run = ScoringRun(
-                scoring_run_id=f"{context.run_id}:{day.isoformat()}",
-                as_of=day,
-                dagster_run_id=context.run_id,
-                code_version=code_version(),
-                source_versions=versions,
-                scored_at=datetime.now(UTC),
-            )
-            result = score_day(
-                lake,
-                store,
-                use_case,
-                model,
-                run,
-                policy,
-                on_chunk=lambda done, total, day=day: context.log.info(
-                    f"{day}: scored {done}/{total}"
-                ),
-            )
-            runs.append(result)
+            for scored in (model, shadow):
+                if scored is None:
+                    continue
+                suffix = "" if scored.served else f":{scored.alias}"
+                run = ScoringRun(
+                    scoring_run_id=f"{context.run_id}:{day.isoformat()}{suffix}",
+                    as_of=day,
+                    dagster_run_id=context.run_id,
+                    code_version=code_version(),
+                    source_versions=versions,
+                    scored_at=datetime.now(UTC),
+                )
+                result = score_day(
+                    lake,
+                    store,
+                    use_case,
+                    scored,
+                    run,
+                    policy,
+                    on_chunk=lambda done, total, day=day, m=scored: context.log.info(
+                        f"{day}: {m.alias} v{m.version} scored {done}/{total}"
+                    ),
+                )
+                if scored is model:
+                    runs.append(result)
+                else:
+                    shadow_rows += result.rows
         last = runs[-1]
         folder = (
             scorehouse_home()
@@ -136,6 +160,8 @@ def predictions_asset(use_case: UseCase) -> AssetsDefinition:
             "lifecycle": "champion (served)" if model.served else f"{alias} (shadow, not served)",
             "written_to": f"{predictions_table}, {explanations_table}",
             "model_sha256": model.sha256,
+            "shadow_version": shadow.version if shadow else "none",
+            "shadow_rows": shadow_rows,
             "scored_rows": sum(r.rows for r in runs),
             "scoring_runs": ", ".join(r.run.scoring_run_id for r in runs),
             "source_versions": MetadataValue.json(versions),
@@ -158,6 +184,21 @@ def predictions_asset(use_case: UseCase) -> AssetsDefinition:
         )
 
     return _predictions
+
+
+def resolve_models(registry: ModelRegistry, alias: str) -> tuple[ScoringModel, ScoringModel | None]:
+    """The run's model for ``alias`` and, when that is the champion, the model in shadow —
+    from one read of the aliases, so both belong to the same lifecycle state."""
+    aliases = registry.alias_versions()
+    if alias not in aliases:
+        raise ScoringError(
+            f"no model version has the alias {alias!r} in model {registry.model_name}: train "
+            "a candidate and let the promotion gate decide it before scoring"
+        )
+    model = replace(load_model(registry, version=aliases[alias]), alias=alias)
+    if alias != SERVING_ALIAS or aliases.get(SHADOW) in (None, aliases[alias]):
+        return model, None
+    return model, replace(load_model(registry, version=aliases[SHADOW]), alias=SHADOW)
 
 
 def prediction_online_asset(use_case: UseCase) -> AssetsDefinition:
