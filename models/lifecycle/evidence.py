@@ -87,6 +87,8 @@ class PairedEvidence:
 
 def weighted_roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     """ROC-AUC with row weights: weighted P(score of a positive > a negative), ties ½."""
+    if not y.size:
+        return math.nan
     order = np.argsort(p, kind="mergesort")
     p, y, w = p[order], y[order], w[order]
     starts = np.r_[0, np.flatnonzero(np.diff(p)) + 1]
@@ -101,6 +103,8 @@ def weighted_roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
 
 def weighted_pr_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
     """Average precision with row weights (step-wise, over distinct thresholds)."""
+    if not y.size:
+        return math.nan
     order = np.argsort(-p, kind="mergesort")
     p, y, w = p[order], y[order], w[order]
     starts = np.r_[0, np.flatnonzero(np.diff(p)) + 1]
@@ -116,6 +120,9 @@ def weighted_pr_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
 def _model_metrics(
     y: np.ndarray, p: np.ndarray, value: np.ndarray, business: BusinessValue, threshold: float
 ) -> dict[str, float]:
+    names = ("roc_auc", "pr_auc", "ece", "calibration_in_the_large", "mean_score")
+    if not y.size:
+        return dict.fromkeys((*names, "observed_rate", "acted_share", "business_value"), math.nan)
     ones = np.ones_like(p)
     return {
         "roc_auc": weighted_roc_auc(y, p, ones),

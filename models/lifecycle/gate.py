@@ -85,11 +85,13 @@ def read_state(registry: ModelRegistry) -> GateState:
     by_version: dict[str, list[str]] = {}
     for alias, version in aliases.items():
         by_version.setdefault(version, []).append(alias)
+    live = {aliases.get(CHAMPION), aliases.get(SHADOW)}
     candidates = tuple(
         str(v.version)
         for v in registry.versions()
         if state_of(v.tags, by_version.get(str(v.version))) == CANDIDATE
         and not v.tags.get(ORPHAN_TAG)
+        and str(v.version) not in live
     )
     return GateState(aliases.get(CHAMPION), aliases.get(SHADOW), candidates)
 

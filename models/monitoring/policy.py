@@ -8,8 +8,8 @@
   its vintages of the newest ``decay_window_days``, is below its training-time test ROC-AUC by
   more than ``roc_auc_margin``. Only vintages with ``min_label_coverage`` of their predictions
   labelled count (a young vintage, still short of labels, is not read as a drop), and the window
-  needs ``min_labelled`` labelled rows. The decay's onset is the earliest vintage from which the
-  pooled ROC-AUC stays below the floor. A retrain is useful only once the training split holds
+  needs ``min_labelled`` labelled rows. The decay's onset is the earliest vintage below the
+  floor from which the pooled ROC-AUC stays below it. A retrain is useful only once the training split holds
   outcomes from after the onset: while a model trained now would end its training rows less
   than ``min_post_change_training_days`` after it, the trigger is *deferred* (reported, with
   the day it becomes useful), not launched.
@@ -181,9 +181,10 @@ def performance_decay(performance: pl.DataFrame, policy: RetrainPolicy) -> Decay
     if labelled < policy.min_labelled or _pooled(window) >= floor:
         return None
     onset = window["as_of_date"][0]
-    for start in usable["as_of_date"].to_list():  # the longest decayed suffix
+    # The onset: the earliest vintage below the floor from which the pooled AUC stays below it.
+    for start, auc in usable.select("as_of_date", "roc_auc").iter_rows():
         suffix = usable.filter(pl.col("as_of_date") >= start)
-        if _pooled(suffix) < floor:
+        if auc < floor and _pooled(suffix) < floor:
             onset = start
             break
     return Decay(onset, newest, _pooled(window), floor, labelled, window.height, str(version))
