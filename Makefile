@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: setup demo test test-fast lint bench ui clean
+.PHONY: setup demo test test-fast test-scale services services-stop lint bench bench-scale ui clean
 
 setup: $(VENV)/.installed
 
@@ -19,13 +19,25 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/scorehouse demo
 
-## (b) lint, format check, type check, then the whole test suite
+## (b) lint, format check, type check, the embedded suite, then the scale stage (services)
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not scale"
+	$(MAKE) test-scale
+
+## the scale profile's tests on local PostgreSQL, Redis and S3 (started and stopped around them)
+test-scale: setup
+	bash .ci/services/scale-stage.sh
+
+## PostgreSQL, Redis and an S3 emulator on 127.0.0.1; the profile in .scorehouse/services.env
+services: setup
+	bash .ci/services/services.sh start
+
+services-stop:
+	bash .ci/services/services.sh stop
 
 ## the quick loop while working: everything but the tests marked slow (end-to-end runs)
 test-fast: lint
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow and not scale" -q
 
 lint: setup
 	$(BIN)/ruff check .
@@ -35,6 +47,10 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_lakehouse.py
 
+## capacity figures of docs/scale.md: per-core throughput, fan-out overhead, Redis vs SQLite
+bench-scale: setup
+	$(BIN)/python benchmarks/bench_scale.py
+
 ui: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.scorehouse/dagster} $(BIN)/python -c \
 	  "from orchestration.runs import dagster_home; dagster_home()"
@@ -42,7 +58,7 @@ ui: setup
 
 ## Regenerate the lock file after changing dependencies in pyproject.toml.
 lock: setup
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra scale --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 clean:

@@ -3,10 +3,19 @@
 ``feature_store.yaml`` holds the embedded defaults for the plain ``feast`` CLI run in this
 folder. Python code calls ``feature_store()``, which uses the same settings with the registry,
 the SQLite online store and the lakehouse root placed under the current home.
+
+Two settings move the state to services (the ``scale`` profile sets both):
+
+* ``SCOREHOUSE_FEAST_REGISTRY``: a SQLAlchemy URL (``postgresql+psycopg2://…/feast``), Feast's
+  SQL registry instead of the registry file;
+* ``SCOREHOUSE_FEAST_ONLINE_STORE``: a Redis URL (``redis://host:port/db``, ``rediss://`` for
+  TLS, a password in the URL), Feast's Redis online store instead of SQLite.
 """
 
+import os
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from feast import FeatureStore, RepoConfig
@@ -21,8 +30,8 @@ def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = 
     raw = yaml.safe_load((REPO_PATH / "feature_store.yaml").read_text())
     feast_dir = config.scorehouse_home() / "feast"
     feast_dir.mkdir(parents=True, exist_ok=True)
-    raw["registry"] = str(feast_dir / "registry.db")
-    raw["online_store"]["path"] = str(feast_dir / "online_store.db")
+    raw["registry"] = registry_config(feast_dir)
+    raw["online_store"] = online_store_config(feast_dir)
     raw["offline_store"]["lakehouse_uri"] = lakehouse_uri or config.lakehouse_uri()
     if pins:
         # Sources are addressed by their path under the lakehouse: "features/customer_activity".
@@ -32,6 +41,49 @@ def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = 
     repo = RepoConfig(**raw)
     repo.repo_path = REPO_PATH
     return repo
+
+
+def registry_config(feast_dir: Path) -> str | dict:
+    """The registry file under the home, or the SQL registry of ``SCOREHOUSE_FEAST_REGISTRY``."""
+    url = os.environ.get("SCOREHOUSE_FEAST_REGISTRY")
+    if not url:
+        return str(feast_dir / "registry.db")
+    return {
+        "registry_type": "sql",
+        "path": url,
+        # Each store object caches the registry this long; apply refreshes its own at once.
+        "cache_ttl_seconds": 60,
+        "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+    }
+
+
+def online_store_config(feast_dir: Path) -> dict:
+    """SQLite under the home, or Redis at ``SCOREHOUSE_FEAST_ONLINE_STORE``."""
+    url = os.environ.get("SCOREHOUSE_FEAST_ONLINE_STORE")
+    if not url:
+        return {"type": "sqlite", "path": str(feast_dir / "online_store.db")}
+    return {"type": "redis", "connection_string": redis_connection_string(url)}
+
+
+def redis_connection_string(url: str) -> str:
+    """``redis://[:password@]host:port/db`` as Feast's ``host:port,db=N,password=…,ssl=true``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(
+            f"SCOREHOUSE_FEAST_ONLINE_STORE={url!r}: expected redis://host:port/db or rediss://…"
+        )
+    fields = [f"{parts.hostname}:{parts.port or 6379}"]
+    database = parts.path.strip("/") or "0"
+    if not database.isdigit():
+        raise ValueError(f"SCOREHOUSE_FEAST_ONLINE_STORE={url!r}: database must be a number")
+    fields.append(f"db={database}")
+    if parts.username and parts.username != "default":
+        fields.append(f"username={unquote(parts.username)}")
+    if parts.password:
+        fields.append(f"password={unquote(parts.password)}")
+    if parts.scheme == "rediss":
+        fields.append("ssl=true")
+    return ",".join(fields)
 
 
 def feature_store(

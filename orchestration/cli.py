@@ -28,7 +28,9 @@ from lakehouse import cli as lakehouse_cli
 from lakehouse.errors import LakehouseError
 from models import cli as models_cli
 from models.usecase import SpecError, load_use_cases
+from orchestration import profiles
 from orchestration.errors import RunFailedError
+from orchestration.profiles import ServiceUnavailableError
 
 
 def _context() -> models_cli.Context:
@@ -45,11 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        profiles.activate()  # SCOREHOUSE_PROFILE: where the tables, registry and stores are
         return int(args.run(args) or 0)
     except (
         LakehouseError,
         SpecError,
         RunFailedError,
+        ServiceUnavailableError,
         ValueError,
         KeyError,
         FileNotFoundError,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import date
+from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, JobExecutionResult, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
@@ -20,15 +21,14 @@ from dagster._core.storage.tags import (
 
 from lakehouse import config
 from lakehouse.config import project_root
+from orchestration import profiles
 from orchestration.doctor import process_tags, sweep_dead_runs
 from orchestration.errors import RunFailedError
 
-IN_PROCESS = {
-    "execution": {"config": {"in_process": {}}},
-    "loggers": {"console": {"config": {"log_level": "INFO"}}},
-}
-"""One process per run: steps share the imported libraries (a process per step costs more).
-The console shows step progress and asset logs, not Dagster's per-event debug lines."""
+CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+"""The console shows step progress and asset logs, not Dagster's per-event debug lines. The
+executor comes from the profile: embedded runs are one process (steps share the imported
+libraries; a process per step costs more), the scale profile's steps run on its executor."""
 
 
 DAGSTER_YAML = """\
@@ -44,15 +44,31 @@ and run monitoring (the daemon fails runs stuck starting; ``scorehouse doctor`` 
 process died)."""
 
 
+PROFILE_MARK = "# Written by scorehouse for the {} profile; edit freely (then it is kept).\n"
+
+
 def dagster_home() -> str:
-    """``DAGSTER_HOME``, defaulting to ``SCOREHOUSE_HOME/dagster`` (created if needed)."""
+    """``DAGSTER_HOME``, defaulting to ``SCOREHOUSE_HOME/dagster`` (created if needed), with the
+    instance settings of the profile in effect (``orchestration.profiles``).
+
+    ``dagster.yaml`` is written when missing, empty, or as written before for a profile; a
+    file edited by hand is kept. The scale profile's file names the PostgreSQL URL, so it is
+    readable by its owner only.
+    """
+    profile = profiles.activate()
     home = os.environ.get("DAGSTER_HOME") or str(config.scorehouse_home() / "dagster")
     os.makedirs(home, exist_ok=True)
     settings = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(settings) or os.path.getsize(settings) == 0:
-        # The defaults (SQLite storage in this folder), without telemetry: nothing leaves.
-        with open(settings, "w") as handle:
-            handle.write(DAGSTER_YAML)
+    wanted = DAGSTER_YAML if profile.name == "embedded" else profile.dagster_yaml()
+    if profile.name != "embedded":
+        wanted = PROFILE_MARK.format(profile.name) + wanted
+    current = Path(settings).read_text() if os.path.exists(settings) else ""
+    ours = current in ("", DAGSTER_YAML) or current.startswith(PROFILE_MARK.split("{}")[0])
+    if ours and current != wanted:
+        # Embedded: the defaults (SQLite in this folder) without telemetry: nothing leaves.
+        descriptor = os.open(settings, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(wanted)
     os.environ["DAGSTER_HOME"] = home
     return home
 
@@ -76,6 +92,8 @@ def run_job(
 ) -> str:
     """Run ``job`` (or a selection of its assets) as a run of that job; its run id."""
     dagster_home()
+    profile = profiles.load_profile()
+    profile.check_services()  # a service down fails here, before the run writes anything
     instance = instance or DagsterInstance.get()
     for run_id in sweep_dead_runs(instance):  # leftovers of a killed process, first
         print(f"[scorehouse] run {run_id} of a dead process marked failed", flush=True)
@@ -93,7 +111,7 @@ def run_job(
         instance=instance,
         tags={**(tags or {}), **process_tags()},
         asset_selection=asset_selection,
-        run_config={**IN_PROCESS, **(run_config or {})},
+        run_config={**CONSOLE, **profile.run_config(), **(run_config or {})},
     )
     if not result.success:
         raise RunFailedError(f"job {job} failed (run {result.run_id}): {_first_failure(result)}")

@@ -34,6 +34,11 @@ class WorldSettings:
     """Cancellation odds × (1 + this) from the concept day; ``SCOREHOUSE_SIM_CHURN_RISK``."""
     churn_risk_segment: str = "region=EMEA"
     """Who the concept shift affects (``column=value``); ``SCOREHOUSE_SIM_CHURN_RISK_SEGMENT``."""
+    loans: int = 2000
+    """Open loans of the lending world on the start date; ``SCOREHOUSE_SIM_LOANS``."""
+    shock_day: int | None = 540
+    """Day of the lending world's economic shock (None: none); ``SCOREHOUSE_SIM_SHOCK_DAY``
+    (``none`` for no shock)."""
 
     @property
     def end_date(self) -> date:
@@ -43,6 +48,7 @@ class WorldSettings:
     @classmethod
     def from_env(cls) -> WorldSettings:
         drift_day = os.environ.get("SCOREHOUSE_SIM_DRIFT_DAY", "")
+        shock_day = os.environ.get("SCOREHOUSE_SIM_SHOCK_DAY", "540").strip().lower()
         return cls(
             start_date=date.fromisoformat(os.environ.get("SCOREHOUSE_START_DATE", "2025-01-01")),
             customers=int(os.environ.get("SCOREHOUSE_SIM_CUSTOMERS", "2000")),
@@ -57,6 +63,8 @@ class WorldSettings:
             else None,
             churn_risk=float(os.environ.get("SCOREHOUSE_SIM_CHURN_RISK", "4.0")),
             churn_risk_segment=os.environ.get("SCOREHOUSE_SIM_CHURN_RISK_SEGMENT", "region=EMEA"),
+            loans=int(os.environ.get("SCOREHOUSE_SIM_LOANS", "2000")),
+            shock_day=None if shock_day in ("", "none") else int(shock_day),
         )
 
 

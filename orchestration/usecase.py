@@ -44,6 +44,7 @@ from orchestration.features.feast_assets import (
 from orchestration.ingest.assets import source_assets
 from orchestration.monitoring.assets import monitoring_assets
 from orchestration.monitoring.sensor import retrain_schedule, retrain_sensor
+from orchestration.profiles import executor_definition, load_profile
 from orchestration.resources import default_resources
 from orchestration.scoring.assets import scoring_assets
 from orchestration.settings import WORLD
@@ -165,4 +166,5 @@ def build_definitions(use_cases: UseCases) -> Definitions:
         schedules=parts.schedules,
         sensors=parts.sensors,
         resources=default_resources(),
+        executor=executor_definition(load_profile()),
     )

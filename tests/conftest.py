@@ -19,6 +19,19 @@ def scorehouse_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SCOREHOUSE_LANDING_DIR", raising=False)
     monkeypatch.delenv("SCOREHOUSE_STORAGE_OPTIONS", raising=False)
     monkeypatch.delenv("SCOREHOUSE_USE_CASES", raising=False)
+    # The embedded profile, whatever the shell says (the scale tests set their own).
+    for name in (
+        "SCOREHOUSE_PROFILE",
+        "SCOREHOUSE_PROFILE_FILE",
+        "SCOREHOUSE_EXECUTOR",
+        "SCOREHOUSE_SCORING_BUCKETS",
+        "SCOREHOUSE_FEAST_REGISTRY",
+        "SCOREHOUSE_FEAST_ONLINE_STORE",
+        "SCOREHOUSE_MLFLOW_ARTIFACTS",
+        "SCOREHOUSE_STEP_STORAGE",
+        "MLFLOW_TRACKING_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     (home / "dagster").mkdir(parents=True)
     return home

@@ -21,7 +21,13 @@ from models.training.params import TrainingParams
 from models.training.train import train
 from models.usecase import UseCase, load_use_cases
 from orchestration.features.feast_assets import feast_registry
-from orchestration.resources import FeatureStoreResource, LakehouseResource, ModelRegistryResource
+from orchestration.resources import (
+    STEP_IO,
+    FeatureStoreResource,
+    LakehouseResource,
+    ModelRegistryResource,
+    StepOutputIOManager,
+)
 from orchestration.scoring.assets import scoring_assets
 from orchestration.settings import WORLD
 from tests.world import churn, run_days
@@ -46,6 +52,7 @@ class ScoredWorld:
             "lakehouse": LakehouseResource(uri=str(self.lake.uri)),
             "feature_store": FeatureStoreResource(lakehouse_uri=str(self.lake.uri)),
             "model_registry": ModelRegistryResource(),
+            STEP_IO: StepOutputIOManager(),
         }
 
     def score(self, day: date, raise_on_error: bool = True, run_config: dict | None = None):

@@ -12,6 +12,7 @@ from typing import Any
 
 from lakehouse.features.events import BuilderError, EventWindows, Inactivity
 from lakehouse.features.labels import LabelBuilder, LabelDefinition, SaasCancellations
+from lakehouse.features.lending import CreditDefaults, CreditFeatures
 from lakehouse.features.saas import SaasChurnFeatures
 from lakehouse.features.snapshot import ColumnLabel, SnapshotColumns
 from lakehouse.features.views import FeatureBuilder
@@ -42,13 +43,33 @@ def _saas_cancellations(
     return SaasCancellations()
 
 
+def _lending_credit(
+    source: SourceTables, join_key: str, options: Mapping[str, Any]
+) -> FeatureBuilder:
+    _no_options("lending_credit", options)
+    if source.name != "lending" or join_key != "loan_id":
+        raise BuilderError("builder 'lending_credit' reads the lending source by loan_id")
+    return CreditFeatures()
+
+
+def _credit_default(
+    source: SourceTables, definition: LabelDefinition, options: Mapping[str, Any]
+) -> LabelBuilder:
+    _no_options("credit_default", options)
+    if source.name != "lending" or definition.join_key != "loan_id":
+        raise BuilderError("builder 'credit_default' reads the lending source by loan_id")
+    return CreditDefaults()
+
+
 FEATURE_BUILDERS: dict[str, FeatureFactory] = {
     "saas_churn": _saas_churn,
+    "lending_credit": _lending_credit,
     "events": EventWindows.from_options,
     "snapshot": SnapshotColumns.from_options,
 }
 LABEL_BUILDERS: dict[str, LabelFactory] = {
     "saas_cancellations": _saas_cancellations,
+    "credit_default": _credit_default,
     "inactivity": Inactivity.from_options,
     "column": ColumnLabel.from_options,
 }

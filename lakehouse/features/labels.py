@@ -98,14 +98,20 @@ def span_labels(
     spans: pl.DataFrame, definition: LabelDefinition, as_of: Sequence[date]
 ) -> pl.DataFrame:
     """Labels from spans: ``spans`` has the join key, ``start_date`` and ``event_date`` (null:
-    no event yet). At risk on ``A``: started before ``A``, no event before ``A``."""
+    no event yet), and optionally ``end_date``, the day the span ended without the event (null:
+    still running; e.g. a loan repaid). At risk on ``A``: started before ``A``, not ended and no
+    event before ``A``."""
     dates = pl.DataFrame({AS_OF: list(as_of)}, schema={AS_OF: pl.Date()})
     window_end = pl.col(AS_OF) + pl.duration(days=definition.horizon_days - 1)
     happened = pl.col("event_date") <= window_end
+    running = pl.lit(True)
+    if "end_date" in spans.columns:
+        running = pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col(AS_OF))
     return (
         spans.join(dates, how="cross")
         .filter(
             (pl.col("start_date") < pl.col(AS_OF))
+            & running
             & (pl.col("event_date").is_null() | (pl.col("event_date") >= pl.col(AS_OF)))
         )
         .with_columns(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakehouse.ingest.lending import LENDING
 from lakehouse.ingest.saas import SAAS
 from lakehouse.ingest.tables import SourceTables
 
@@ -16,4 +17,7 @@ class BuiltinSource:
     simulator: str | None
 
 
-BUILTIN_SOURCES: dict[str, BuiltinSource] = {"saas": BuiltinSource(SAAS, simulator="saas")}
+BUILTIN_SOURCES: dict[str, BuiltinSource] = {
+    "saas": BuiltinSource(SAAS, simulator="saas"),
+    "lending": BuiltinSource(LENDING, simulator="lending"),
+}

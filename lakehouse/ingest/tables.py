@@ -24,19 +24,26 @@ newer versions win could never undo a bad row). Keys neither delivered on the da
 from them keep their rows: their bronze rows are unchanged and their latest row lies elsewhere.
 The silver write is one commit (``Lakehouse.replace_keys``). Cost: one scan of the bronze key
 columns per write, besides the days' rows.
+
+A source may also declare cross-feed business rules (``checks``, see ``lakehouse.ingest.delivery``)
+that refuse a whole delivery before any of its rows is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from lakehouse.catalog import TIMESTAMP, TableSpec
 from lakehouse.sources.contract import LandingSource
+
+if TYPE_CHECKING:
+    from lakehouse.storage import Lakehouse
 
 AUDIT_COLUMNS: dict[str, pl.DataType] = {
     "_source_file": pl.String(),
@@ -54,6 +61,21 @@ def lineage_day(batch_id: pl.Expr | None = None) -> pl.Expr:
     """The landing day named by a ``_batch_id`` (null where the lineage is not a landing batch)."""
     expr = pl.col("_batch_id") if batch_id is None else batch_id
     return expr.str.extract(r":(\d{4}-\d{2}-\d{2}):[0-9a-f]+$", 1).str.to_date("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """A cross-feed business rule of a source.
+
+    ``check`` is given the lakehouse (its silver tables hold what was ingested before) and the
+    validated frames of a delivery (feed name → the rows of every delivered day, with their
+    ``_source_file``) for at least the ``feeds`` it names, and returns the problems found, each
+    naming file, column, rule and row count (empty: the delivery passes).
+    """
+
+    name: str
+    feeds: tuple[str, ...]
+    check: Callable[[Lakehouse, Mapping[str, pl.DataFrame]], list[str]]
 
 
 def bronze_spec(feed: LandingSource) -> TableSpec:
@@ -159,13 +181,19 @@ class SourceTables:
     feeds: Mapping[str, LandingSource]
     flows: Mapping[str, SilverFlow]
     """Silver table name → flow."""
+    checks: tuple[DeliveryCheck, ...] = ()
+    """Cross-feed business rules a delivery must pass before anything is written."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feeds", MappingProxyType(dict(self.feeds)))
         object.__setattr__(self, "flows", MappingProxyType(dict(self.flows)))
+        object.__setattr__(self, "checks", tuple(self.checks))
         unknown = [f.feed.name for f in self.flows.values() if f.feed.name not in self.feeds]
         if unknown:
             raise ValueError(f"source {self.name}: silver flows read unknown feeds {unknown}")
+        unread = sorted({f for c in self.checks for f in c.feeds} - set(self.feeds))
+        if unread:
+            raise ValueError(f"source {self.name}: business rules read unknown feeds {unread}")
 
     @property
     def bronze(self) -> dict[str, TableSpec]:

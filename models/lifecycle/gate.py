@@ -96,14 +96,18 @@ def read_state(registry: ModelRegistry) -> GateState:
     return GateState(aliases.get(CHAMPION), aliases.get(SHADOW), candidates)
 
 
-def file_lock(model_name: str) -> Lock:
-    """An exclusive lock file beside the home's MLflow store (one gate per model and host)."""
+def file_lock(model_name: str, tracking_uri: str = "") -> Lock:
+    """An exclusive lock file beside an embedded MLflow store (one gate per model and host).
+    The same file as ``orchestration.locks.promotion_gate`` takes for that store, so a gate
+    run here and one run by a job serialize; a shared registry needs that module's lock."""
 
     @contextmanager
     def hold() -> Iterator[None]:
-        folder = Path(scorehouse_home()) / "locks"
+        folder = Path(scorehouse_home()) / "mlflow"
+        if tracking_uri.startswith("sqlite:///"):
+            folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"promotion-gate.{model_name}.lock").open("w") as handle:
+        with (folder / f".scorehouse.promotion.{model_name}.lock").open("w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -134,9 +138,10 @@ def run_gate(
     seen: GateState | None = None,
 ) -> GateOutcome:
     """One pass of the gate (see the module docstring). ``seen``: the state this gate decided
-    to act on (read now when not given)."""
+    to act on (read now when not given); ``lock``: the model's gate lock (default: the file
+    lock of an embedded store)."""
     seen = seen or read_state(registry)
-    with (lock or file_lock(registry.model_name))():
+    with (lock or file_lock(registry.model_name, registry.uri))():
         now = read_state(registry)
         today = today or data_today(lake, use_case)
         outcome = GateOutcome(today=today)

@@ -2,7 +2,9 @@
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` when set, else SQLite at
 ``{SCOREHOUSE_HOME}/mlflow/mlflow.db``; local stores keep artifacts under
-``{SCOREHOUSE_HOME}/mlflow/artifacts`` (a server keeps its own). The registry uses the same URI.
+``{SCOREHOUSE_HOME}/mlflow/artifacts`` (a server keeps its own; ``SCOREHOUSE_MLFLOW_ARTIFACTS``,
+e.g. ``s3://bucket/mlflow``, puts a new experiment's artifacts there). The registry uses the same
+URI.
 
 Models are logged in MLflow's own xgboost format (``mlflow.xgboost.log_model``, JSON model file:
 no pickle) with a signature and an input example over the encoded features, and the feature
@@ -141,8 +143,8 @@ class ModelRegistry:
         experiment = self.client.get_experiment_by_name(self.model_name)
         if experiment is not None:
             return experiment.experiment_id
-        location = None
-        if _local_store(self.uri):
+        location = os.environ.get("SCOREHOUSE_MLFLOW_ARTIFACTS") or None  # e.g. s3://bucket/mlflow
+        if location is None and _local_store(self.uri):
             location = (scorehouse_home() / "mlflow" / "artifacts").as_uri()
         return self.client.create_experiment(self.model_name, artifact_location=location)
 

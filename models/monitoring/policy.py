@@ -9,10 +9,10 @@
   more than ``roc_auc_margin``. Only vintages with ``min_label_coverage`` of their predictions
   labelled count (a young vintage, still short of labels, is not read as a drop), and the window
   needs ``min_labelled`` labelled rows. The decay's onset is the earliest vintage below the
-  floor from which the pooled ROC-AUC stays below it. A retrain is useful only once the training split holds
-  outcomes from after the onset: while a model trained now would end its training rows less
-  than ``min_post_change_training_days`` after it, the trigger is *deferred* (reported, with
-  the day it becomes useful), not launched.
+  floor from which the pooled ROC-AUC stays below it. A retrain is useful only once the
+  training split holds outcomes from after the onset: while a model trained now would end its
+  training rows less than ``min_post_change_training_days`` after it, the trigger is
+  *deferred* (reported, with the day it becomes useful), not launched.
 
 A third trigger, ``schedule``, is the retrain job's schedule. A pipeline fault never recommends a
 retrain: a model retrained on broken data learns the breakage. Launches (``cooldown_allows``,

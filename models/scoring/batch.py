@@ -338,15 +338,82 @@ def score_day(
     check_model_features(model, store, use_case.encoding)
     entities = population(lake, use_case, run.as_of, run.source_versions)
     started = datetime.now(UTC)
-    commit = CommitInfo(
-        run_id=run.dagster_run_id,
-        asset_key=tables.predictions.replace(".", "/"),
-        partition=run.as_of.isoformat(),
-        extra={"scoring_run_id": run.scoring_run_id, "model_version": model.version},
+    commit = scoring_commit(use_case, model, run)
+    explainer = model.explainer()
+    written = write_scores(
+        lake, store, use_case, model, run, policy, entities, commit, explainer, on_chunk=on_chunk
     )
+    assert written.predictions_version is not None and written.explanations_version is not None
+    record = run_record(
+        use_case,
+        model,
+        run,
+        policy,
+        rows=written.rows,
+        predictions_version=written.predictions_version,
+        explanations_version=written.explanations_version,
+        explainer_backend=explainer.backend,
+        started=started,
+    )
+    lake.append(tables.scoring_runs, record, commit=commit)
+    samples = written.samples
+    return ScoringResult(
+        run,
+        written.rows,
+        written.predictions_version,
+        written.explanations_version,
+        explainer.backend,
+        np.concatenate([s.predictions["score"].to_numpy() for s in samples])[:PLOT_SAMPLE],
+        np.concatenate([s.explanations.select(tables.shap_columns).to_numpy() for s in samples])[
+            :PLOT_SAMPLE
+        ],
+        np.concatenate([s.inputs for s in samples])[:PLOT_SAMPLE],
+    )
+
+
+def scoring_commit(
+    use_case: UseCase, model: ScoringModel, run: ScoringRun, **extra: object
+) -> CommitInfo:
+    """Commit metadata of a scoring run's writes (``extra``: e.g. the entity bucket)."""
+    return CommitInfo(
+        run_id=run.dagster_run_id,
+        asset_key=use_case.tables.scoring.predictions.replace(".", "/"),
+        partition=run.as_of.isoformat(),
+        extra={"scoring_run_id": run.scoring_run_id, "model_version": model.version, **extra},
+    )
+
+
+@dataclass(frozen=True)
+class WrittenScores:
+    """What ``write_scores`` committed: rows, the two table versions, a sample for plots."""
+
+    rows: int
+    predictions_version: int | None  # None: no entities, nothing committed
+    explanations_version: int | None
+    samples: list[ScoredChunk]
+
+
+def write_scores(
+    lake: Lakehouse,
+    store: FeatureStore,
+    use_case: UseCase,
+    model: ScoringModel,
+    run: ScoringRun,
+    policy: ScoringPolicy,
+    entities: pl.DataFrame,
+    commit: CommitInfo,
+    explainer: TreeShapExplainer,
+    *,
+    sample_rows: int = PLOT_SAMPLE,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> WrittenScores:
+    """Score ``entities`` chunk by chunk and append explanations, then predictions (one commit
+    each, only if every chunk succeeded); keep the first ``sample_rows`` rows for plots."""
+    if entities.is_empty():
+        return WrittenScores(0, None, None, [])
+    tables = use_case.tables.scoring
     samples: list[ScoredChunk] = []
     predictions_table, explanations_table = tables.outputs(model.served)
-    explainer = model.explainer()
     with (
         lake.staged_append(predictions_table, commit=commit) as predictions,
         lake.staged_append(explanations_table, commit=commit) as explanations,
@@ -356,7 +423,7 @@ def score_day(
         ):
             predictions.write(chunk.predictions)
             explanations.write(chunk.explanations)
-            need = PLOT_SAMPLE - sum(len(s.inputs) for s in samples)
+            need = sample_rows - sum(len(s.inputs) for s in samples)
             if need > 0:  # keep a slice, not the chunk: memory stays at one chunk
                 samples.append(
                     ScoredChunk(
@@ -366,7 +433,26 @@ def score_day(
                     )
                 )
     assert predictions.result is not None and explanations.result is not None
-    record = pl.DataFrame(
+    return WrittenScores(
+        predictions.rows, predictions.result.version, explanations.result.version, samples
+    )
+
+
+def run_record(
+    use_case: UseCase,
+    model: ScoringModel,
+    run: ScoringRun,
+    policy: ScoringPolicy,
+    *,
+    rows: int,
+    predictions_version: int,
+    explanations_version: int,
+    explainer_backend: str,
+    started: datetime,
+    finished: datetime | None = None,
+) -> pl.DataFrame:
+    """The scoring-runs row of one run of one day (the versions hold all of its rows)."""
+    return pl.DataFrame(
         {
             "scoring_run_id": [run.scoring_run_id],
             "as_of_date": [run.as_of],
@@ -378,27 +464,14 @@ def score_day(
             "feature_service": [model.feature_service],
             "source_versions": [json.dumps(run.source_versions, sort_keys=True)],
             "scoring_policy": [json.dumps(policy.to_json(), sort_keys=True)],
-            "predictions_version": [predictions.result.version],
-            "explanations_version": [explanations.result.version],
-            "rows": [predictions.rows],
-            "explainer_backend": [explainer.backend],
+            "predictions_version": [predictions_version],
+            "explanations_version": [explanations_version],
+            "rows": [rows],
+            "explainer_backend": [explainer_backend],
             "iteration_range": [f"{model.iteration_range[0]},{model.iteration_range[1]}"],
             "started_at": [started],
-            "finished_at": [datetime.now(UTC)],
+            "finished_at": [finished or datetime.now(UTC)],
             "code_version": [run.code_version],
         },
-        schema=use_case.table_spec(tables.scoring_runs).polars_schema,
-    )
-    lake.append(tables.scoring_runs, record, commit=commit)
-    return ScoringResult(
-        run,
-        predictions.rows,
-        predictions.result.version,
-        explanations.result.version,
-        explainer.backend,
-        np.concatenate([s.predictions["score"].to_numpy() for s in samples])[:PLOT_SAMPLE],
-        np.concatenate([s.explanations.select(tables.shap_columns).to_numpy() for s in samples])[
-            :PLOT_SAMPLE
-        ],
-        np.concatenate([s.inputs for s in samples])[:PLOT_SAMPLE],
+        schema=use_case.table_spec(use_case.tables.scoring.scoring_runs).polars_schema,
     )

@@ -19,6 +19,7 @@ from dagster import (
 from feast import FeatureStore
 from feast.errors import FeatureServiceNotFoundException
 
+from feature_repo.online import materialize, online_store_name
 from lakehouse.commit import CommitInfo
 from lakehouse.features.training_set import build_training_set, default_first_as_of
 from models.usecase.spec import UseCase
@@ -56,11 +57,20 @@ def feast_registry(use_cases: Iterable[UseCase]) -> AssetsDefinition:
             metadata={
                 "feature_views": ", ".join(views),
                 "feature_services": ", ".join(services),
-                "registry": MetadataValue.path(str(store.config.registry.path)),
+                "registry": _redacted(str(store.config.registry.path)),
             }
         )
 
     return _registry
+
+
+def _redacted(path: str) -> str:
+    """A registry path or URL without its password."""
+    head, at, tail = path.rpartition("@")
+    if not at or "://" not in head:
+        return path
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':')[0]}:***@{tail}"
 
 
 def materialize_window(days: list) -> tuple[datetime, datetime]:
@@ -87,7 +97,7 @@ def feast_online_store(use_case: UseCase) -> AssetsDefinition:
             f"Latest {use_case.name} feature values in the online store: `feast materialize` "
             "of the partition days' feature rows."
         ),
-        kinds={"feast", "sqlite"},
+        kinds={"feast"},
     )
     def _online(
         context: AssetExecutionContext, feature_store: FeatureStoreResource
@@ -96,13 +106,14 @@ def feast_online_store(use_case: UseCase) -> AssetsDefinition:
         feature_store.apply()  # idempotent, so a new view is never missed
         store = feature_store.get()
         views = [view.name for view in use_case.features.views]
-        store.materialize(start_date=start, end_date=end, feature_views=views)
+        written = materialize(store, start, end, views)  # Redis: the direct writer
         return MaterializeResult(
             metadata={
                 "materialized_from": start.isoformat(),
                 "materialized_until": end.isoformat(),
                 "feature_views": ", ".join(views),
-                "online_store": MetadataValue.path(str(store.config.online_store.path)),
+                "online_store": online_store_name(store),
+                "online_rows_written": sum(w.written for w in written),
             }
         )
 

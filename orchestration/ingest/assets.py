@@ -11,6 +11,7 @@ built on it.
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
+from lakehouse.ingest.delivery import check_delivery
 from lakehouse.ingest.reader import read_batch
 from lakehouse.ingest.tables import SilverFlow, bronze_spec
 from lakehouse.sources.contract import LandingSource
@@ -43,6 +44,8 @@ def bronze_asset(source: SourceSpec, feed: LandingSource) -> AssetsDefinition:
     ) -> MaterializeResult:
         lake, folder = lakehouse.get(), landing.get()
         run_days, rows = partition_days(context), 0
+        # The source's cross-feed rules, on every feed of the run's days, before any write.
+        check_delivery(lake, source.tables, folder, run_days)
         # One commit replaces every day of the run: a bad file on any day leaves the table as
         # it was. Files are written chunk by chunk (memory holds one chunk's rows).
         with lake.staged_replace(

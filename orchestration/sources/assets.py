@@ -2,15 +2,72 @@
 
 Only simulated sources (``source.simulator`` in their spec, ``SCOREHOUSE_SIMULATE`` on) have
 this asset; a real source's jobs read whatever files it dropped into the landing folder,
-exactly as they read these.
+exactly as they read these. ``SIMULATORS`` maps a simulator's name to the function that writes
+its world's days (every simulator is configured by the one ``SimulatorResource``).
 """
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Protocol
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
-from lakehouse.sources.saas import simulate
+from lakehouse.sources import lending, saas
 from models.usecase.spec import SourceSpec
 from orchestration.partitions import partition_days, source_partitions
 from orchestration.resources import LandingResource, SimulatorResource
+
+
+class Simulated(Protocol):
+    """What a simulator reports about the days it wrote."""
+
+    @property
+    def files_written(self) -> int: ...
+
+    @property
+    def rows(self) -> dict[str, int]: ...
+
+
+Simulate = Callable[[SimulatorResource, Path, date, date, Callable[[date], None]], Simulated]
+
+
+def _saas(
+    simulator: SimulatorResource,
+    folder: Path,
+    first: date,
+    last: date,
+    progress: Callable[[date], None],
+) -> Simulated:
+    cfg = simulator.config(last, folder)  # the recorded world, if there is one
+    return saas.simulate(
+        cfg,
+        folder,
+        first_day=(first - cfg.start_date).days,
+        last_day=(last - cfg.start_date).days,
+        progress=progress,
+    )
+
+
+def _lending(
+    simulator: SimulatorResource,
+    folder: Path,
+    first: date,
+    last: date,
+    progress: Callable[[date], None],
+) -> Simulated:
+    cfg = simulator.lending_config(last, folder)
+    return lending.simulate(
+        cfg,
+        folder,
+        first_day=(first - cfg.start_date).days,
+        last_day=(last - cfg.start_date).days,
+        progress=progress,
+    )
+
+
+SIMULATORS: dict[str, Simulate] = {"saas": _saas, "lending": _lending}
+"""Simulator name (``BuiltinSource.simulator``) → the function writing its days."""
 
 
 def landing_key(source: SourceSpec) -> list[str]:
@@ -19,8 +76,11 @@ def landing_key(source: SourceSpec) -> list[str]:
 
 def simulated_landing(source: SourceSpec) -> AssetsDefinition:
     """The asset writing a simulated source's landing files for the run's days."""
-    if source.simulator != "saas":
-        raise ValueError(f"source {source.name}: no simulator {source.simulator!r}")
+    run = SIMULATORS.get(source.simulator or "")
+    if run is None:
+        raise ValueError(
+            f"source {source.name}: no simulator {source.simulator!r}; known: {sorted(SIMULATORS)}"
+        )
 
     @asset(
         key=landing_key(source),
@@ -33,14 +93,12 @@ def simulated_landing(source: SourceSpec) -> AssetsDefinition:
         context: AssetExecutionContext, landing: LandingResource, simulator: SimulatorResource
     ) -> MaterializeResult:
         days = partition_days(context)
-        first, last = days[0], days[-1]
-        cfg = simulator.config(last, landing.get())  # the recorded world, if there is one
-        result = simulate(
-            cfg,
+        result = run(
+            simulator,
             landing.get(),
-            first_day=(first - cfg.start_date).days,
-            last_day=(last - cfg.start_date).days,
-            progress=lambda day: context.log.info(f"simulated {day}"),
+            days[0],
+            days[-1],
+            lambda day: context.log.info(f"simulated {day}"),
         )
         return MaterializeResult(
             metadata={

@@ -45,6 +45,7 @@ from models.markdown import markdown_table
 from models.scoring.runs import SERVING_ALIAS
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
+from orchestration.locks import promotion_gate
 from orchestration.resources import LakehouseResource, ModelRegistryResource
 
 
@@ -92,7 +93,13 @@ def gate_asset(use_case: UseCase, deps: list[AssetKey]) -> AssetsDefinition:
         registry = model_registry.get(use_case)
         policy = to_dataclass(config, type(use_case.promotion))
         outcome = run_gate(
-            registry, lakehouse.get(), use_case, policy, dagster_run_id=context.run_id
+            registry,
+            lakehouse.get(),
+            use_case,
+            policy,
+            dagster_run_id=context.run_id,
+            # The profile's lock: an advisory lock of a shared registry, else a file lock.
+            lock=lambda: promotion_gate(registry.uri, registry.model_name),
         )
         for decision in outcome.decisions:
             context.log.info(

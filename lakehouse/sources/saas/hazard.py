@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lakehouse.sources.rng import choice_rows
 from lakehouse.sources.saas.constants import PLAN_FEATURES, PLAN_LIST_PRICE
-from lakehouse.sources.saas.rng import choice_rows
 
 HORIZON_DAYS = 30
 ADOPTION_PRIOR = 0.4  # neutral feature adoption, and the value short histories shrink toward

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from lakehouse.sources.rng import choice_rows
 from lakehouse.sources.saas import constants as cat
 from lakehouse.sources.saas.contract import SEVERITIES, TICKET_CATEGORIES, TICKET_STATUSES
 from lakehouse.sources.saas.frames import (
@@ -36,7 +37,6 @@ from lakehouse.sources.saas.frames import (
 )
 from lakehouse.sources.saas.population import Population
 from lakehouse.sources.saas.records import INT32, INT64, Records
-from lakehouse.sources.saas.rng import choice_rows
 
 SEVERE = SEVERITIES.index("high")  # severity codes >= this count as high/urgent
 LOW_CSAT = 2  # CSAT answers <= this count as unhappy

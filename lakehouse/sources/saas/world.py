@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from lakehouse.sources.rng import stream
 from lakehouse.sources.saas import constants as cat
 from lakehouse.sources.saas.billing import Billing
 from lakehouse.sources.saas.config import SimulationConfig
@@ -31,7 +32,6 @@ from lakehouse.sources.saas.frames import Day, customer_id, truth_frame
 from lakehouse.sources.saas.hazard import Hazard, HazardInputs, compute_hazard, with_odds
 from lakehouse.sources.saas.lifecycle import Lifecycle
 from lakehouse.sources.saas.population import Population
-from lakehouse.sources.saas.rng import stream
 from lakehouse.sources.saas.support import Support
 from lakehouse.sources.saas.windows import RollingCounts, RollingSums
 

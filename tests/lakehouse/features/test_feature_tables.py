@@ -131,9 +131,8 @@ def test_later_data_never_changes_a_day_s_features(lake: Lakehouse, tmp_path: Pa
     before = build_features(lake, [day]).tables
     # Copy silver into a scratch lakehouse and add activity on the next day.
     scratch = project_lakehouse(tmp_path / "lake")
-    for spec in lake.catalog:
-        if spec.layer == "silver":
-            scratch.append(spec.name, lake.read(spec.name))
+    for spec in CHURN.source.tables.silver.values():
+        scratch.append(spec.name, lake.read(spec.name))
     cid = before["features.customer_activity"]["customer_id"][0]
     late = (
         lake.read("silver.payments")

@@ -17,7 +17,9 @@ def test_list_and_rollback(
     good_model: TrainedModel,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["model", "list"]) == 0
+    assert main(["model", "list"]) == 1  # churn and credit are both built in
+    assert "name a use case with --use-case (one of ['churn', 'credit'])" in capsys.readouterr().err
+    assert main(["model", "list", "--use-case", "churn"]) == 0
     assert "no registered versions" in capsys.readouterr().out
     context = RunContext(0, "churn_v1", {}, None, use_case="churn")
     for _ in range(2):
@@ -28,7 +30,7 @@ def test_list_and_rollback(
     assert main(["model", "list", "--use-case", "churn"]) == 0
     listing = capsys.readouterr().out
     assert "champion" in listing and "candidate" in listing and "rollback" in listing
-    assert main(["model", "rollback", "7"]) == 1
+    assert main(["model", "rollback", "7", "--use-case", "churn"]) == 1
     assert "no version 7" in capsys.readouterr().err
     assert main(["model", "list", "--use-case", "nope"]) == 1
     assert "unknown use case 'nope'" in capsys.readouterr().err

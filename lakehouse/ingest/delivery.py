@@ -1,0 +1,71 @@
+"""Cross-feed business rules: a delivery (every feed of a source for a run's days) is checked
+as a whole, against itself and against what silver already holds, before anything is written.
+
+Contract rules (``reader``) look at one file at a time; some rules span feeds — a repayment
+must belong to a known loan, an application must precede its loan's first repayment. A source
+declares them as ``SourceTables.checks``; ``check_delivery`` reads and validates every feed of
+the days, runs each check and raises ``DeliveryError`` listing every problem (each naming the
+file, the column, the rule and the row count), so bronze never receives part of a delivery that
+breaks a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from lakehouse.errors import LakehouseError
+from lakehouse.ingest.reader import read_batch
+from lakehouse.ingest.tables import SourceTables
+from lakehouse.storage import Lakehouse
+
+SOURCE_FILE = "_source_file"
+
+
+class DeliveryError(LakehouseError):
+    """A delivery broke a cross-feed business rule; nothing of it may be written."""
+
+    def __init__(self, source: str, days: Sequence[date], problems: list[str]) -> None:
+        self.source, self.days, self.problems = source, sorted(days), problems
+        span = f"{self.days[0]}" if len(self.days) == 1 else f"{self.days[0]}..{self.days[-1]}"
+        super().__init__(f"delivery of source {source} for {span} rejected: " + "; ".join(problems))
+
+
+def read_delivery(
+    landing_dir: Path, tables: SourceTables, days: Sequence[date], feeds: Iterable[str]
+) -> dict[str, pl.DataFrame]:
+    """The validated rows of ``days`` (``reader.read_batch`` rules apply) of ``feeds``."""
+    return {
+        name: pl.concat(
+            [read_batch(landing_dir, tables.feeds[name], day).frame for day in sorted(days)]
+        )
+        for name in feeds
+    }
+
+
+def check_delivery(
+    lake: Lakehouse, tables: SourceTables, landing_dir: Path, days: Sequence[date]
+) -> None:
+    """Run the source's cross-feed rules on the delivery of ``days``; raise ``DeliveryError``.
+
+    Only the feeds the rules name are read; a source without rules costs nothing.
+    """
+    if not tables.checks or not days:
+        return
+    feeds = sorted({feed for rule in tables.checks for feed in rule.feeds})
+    frames = read_delivery(landing_dir, tables, days, feeds)
+    problems = [problem for rule in tables.checks for problem in rule.check(lake, frames)]
+    if problems:
+        raise DeliveryError(tables.name, days, problems)
+
+
+def files_of(rows: pl.DataFrame) -> str:
+    """``file (n rows), …`` of the delivery rows ``rows`` (their ``_source_file``)."""
+    counts = rows.group_by(SOURCE_FILE).len().sort(SOURCE_FILE)
+    return ", ".join(
+        f"{name} ({n} row{'s' if n != 1 else ''})"
+        for name, n in zip(counts[SOURCE_FILE], counts["len"], strict=True)
+    )
