@@ -99,7 +99,7 @@ def line_chart(
     margin = (high - low) * 0.08 or 0.05
     low, high = low - margin, high + margin
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'<svg width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img"><title>{html.escape(title)}</title>',
         f'<text x="{PAD}" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>',
         _axes(first, last, low, high),
@@ -302,7 +302,7 @@ def _timeline(moves: pl.DataFrame) -> str:
     versions = sorted(set(moves["challenger_version"]), key=int)
     height = 30 + 22 * len(versions)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img">'
+        f'<svg width="{WIDTH}" height="{height}" role="img">'
         "<title>Lifecycle timeline</title>"
         f'<text x="{PAD}" y="14" font-size="13" font-weight="bold">Lifecycle timeline</text>'
     ]

@@ -8,7 +8,8 @@
   merged into ``monitoring.<uc>_performance``.
 * ``monitoring/<uc>_report``: verdict (healthy / population drift / pipeline fault), retrain
   recommendation, markdown report with plots; one row appended to ``monitoring.<uc>_verdicts``,
-  which the use case's retrain sensor watches.
+  which the use case's retrain sensor watches; the use case's dashboard (trends over all days,
+  ``models.monitoring.dashboard``) rewritten, its path in the metadata.
 
 No ``from __future__ import annotations``: the generated ``Config`` class is an annotation.
 """
@@ -28,6 +29,7 @@ from dagster import (
 
 from lakehouse.storage import Lakehouse
 from models.markdown import markdown_table
+from models.monitoring.dashboard import write_dashboard
 from models.monitoring.monitor import (
     Reference,
     build_report,
@@ -167,10 +169,14 @@ def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
         settings = to_dataclass(config, MonitoringSettings)
         for day in partition_days(context):
             found, path = _report_day(lake, use_case, day, settings, context)
+        # The trends over every day so far: one static page, rewritten with each report.
+        dashboard = write_dashboard(lake, use_case)
         return MaterializeResult(
             metadata={
                 "verdict": found.verdict,
                 "retrain_recommended": found.assessment.retrain,
+                "dashboard": MetadataValue.path(str(dashboard)),
+                "dashboard_url": MetadataValue.url(dashboard.as_uri()),
                 "report_path": MetadataValue.path(str(path)),
                 "report": MetadataValue.md(path.read_text()),
                 "plots": MetadataValue.md(

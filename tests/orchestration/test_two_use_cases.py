@@ -32,8 +32,9 @@ JOBS = ("ingest_and_features", "daily_pipeline", "weekly_retrain", "promotion_ga
 
 
 def test_both_use_cases_load_in_one_code_location() -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load
 
+    defs = load()  # the code location loads lazily
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
@@ -64,8 +65,9 @@ def test_both_use_cases_load_in_one_code_location() -> None:
 
 
 def test_each_source_has_its_own_simulator_and_a_credit_job_stays_in_its_lane() -> None:
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load
 
+    defs = load()
     assert {"saas", "lending"} <= set(SIMULATORS)
     credit_keys = defs.resolve_job_def("credit_ingest_and_features").asset_layer
     selected = {key.to_user_string() for key in credit_keys.selected_asset_keys}
