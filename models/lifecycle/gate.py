@@ -25,7 +25,7 @@ import fcntl
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from lakehouse.storage import Lakehouse
 from models.lifecycle.evidence import PairedEvidence, paired_evidence
 from models.lifecycle.policy import PromotionPolicy
 from models.lifecycle.promotion import (
+    Comparison,
     Decision,
     apply_moves,
     compare,
@@ -151,16 +152,9 @@ def run_gate(
             return outcome
         if now.champion is None:
             if now.candidates:
-                outcome.decisions.append(
-                    promote_challenger(
-                        registry,
-                        lake,
-                        use_case,
-                        policy,
-                        comparison=compare(registry, lake, use_case, now.candidates[0]),
-                        dagster_run_id=dagster_run_id,
-                        as_of=today,
-                    )
+                comparison = compare(registry, lake, use_case, now.candidates[0])
+                _decide_out_of_time(
+                    registry, lake, use_case, policy, comparison, outcome, dagster_run_id
                 )
             else:
                 outcome.held.append("no champion and no candidate: train a model first")
@@ -178,6 +172,32 @@ def run_gate(
                     f"candidate v{now.candidates[0]} waits: v{now.shadow} holds the shadow slot"
                 )
         return outcome
+
+
+def _decide_out_of_time(
+    registry: ModelRegistry,
+    lake: Lakehouse,
+    use_case: UseCase,
+    policy: PromotionPolicy,
+    comparison: Comparison,
+    outcome: GateOutcome,
+    run_id: str | None,
+) -> None:
+    """Promote or reject on out-of-time rows; the moves (a retirement too) into ``outcome``."""
+    decision = promote_challenger(
+        registry,
+        lake,
+        use_case,
+        policy,
+        comparison=comparison,
+        dagster_run_id=run_id,
+        as_of=outcome.today,
+    )
+    outcome.decisions.append(decision)
+    if decision.decision == "promote" and decision.champion_version is not None:
+        outcome.decisions.append(
+            retirement(decision.champion_version, decision.challenger_version, outcome.today)
+        )
 
 
 def _no_op(seen: GateState, now: GateState, today: date | None) -> Decision:
@@ -308,16 +328,14 @@ def _judge_shadow(
             return False
         if policy.evidence == "shadow_or_out_of_time":
             comparison = compare(registry, lake, use_case, shadow)
-            decision = promote_challenger(
-                registry,
-                lake,
-                use_case,
-                policy,
-                comparison=comparison,
-                dagster_run_id=run_id,
-                as_of=outcome.today,
+            fallback = (
+                f"no matured shadow evidence within {policy.max_shadow_days} days ({summary}): "
+                "decided on out-of-time rows, as the policy allows"
             )
-            outcome.decisions.append(decision)
+            note = f"{fallback}; {comparison.note}" if comparison.note else fallback
+            _decide_out_of_time(
+                registry, lake, use_case, policy, replace(comparison, note=note), outcome, run_id
+            )
             return True
         reason = f"evidence did not mature within {policy.max_shadow_days} days: {summary}"
         decision = _shadow_decision("reject", reason, shadow, champion, evidence, outcome, facts)
@@ -391,17 +409,7 @@ def _admit(
         if moves:
             apply_moves(registry, lake, use_case, moves, run_id=run_id)
         outcome.decisions += moves
-        outcome.decisions.append(
-            promote_challenger(
-                registry,
-                lake,
-                use_case,
-                policy,
-                comparison=comparison,
-                dagster_run_id=run_id,
-                as_of=outcome.today,
-            )
-        )
+        _decide_out_of_time(registry, lake, use_case, policy, comparison, outcome, run_id)
         return
     ours, theirs = comparison.challenger.metrics, comparison.champion
     floor = (theirs.metrics["roc_auc"] if theirs else 0.0) - policy.admission_tolerance

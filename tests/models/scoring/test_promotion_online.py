@@ -39,12 +39,13 @@ def test_no_lookup_goes_without_a_score_across_a_promotion(scored_world: ScoredW
     assert [d.decision for d in admitted.decisions] == ["shadow"]
     world.score(day)  # champion served, the shadow model beside it
 
-    store = FeatureStoreResource(lakehouse_uri=str(world.lake.uri)).get()
     features = [f"{view_name(tables)}:{f}" for f in SERVED_FIELDS]
     stop, lookups = threading.Event(), []
     problems: list[str] = []
 
     def poll() -> None:
+        # The reader's own store (an application's), opened in its thread.
+        store = FeatureStoreResource(lakehouse_uri=str(world.lake.uri)).get()
         while not stop.is_set():
             try:
                 online = store.get_online_features(
