@@ -10,9 +10,15 @@ launched once).
 
 1. history: ``ingest_and_features`` over the first days; a first candidate (``weekly_retrain``)
    which the gate promotes (a first model is judged on its out-of-time rows);
-2. weekly: the week's days ingested, its last day scored by the champion and the model in
-   shadow (``daily_pipeline``: scoring, online store, monitoring), then a tick of the sensors;
-3. daily over the last days: the daily schedule's runs, and the gate's schedule.
+2. weekly: every 4 weeks the next delivery of landing files is ingested
+   (``ingest_and_features``); each week's last day is scored by the champion and the model in
+   shadow, its online predictions written and monitored (``daily_pipeline``, the assets after
+   ingestion), then a tick of the retrain sensor and of the gate sensor. Data ingested ahead
+   of the clock is not seen early: a retrain learns only the labels matured by its ``as_of``
+   day, the gate only the outcomes matured by the newest scored day, monitoring only those of
+   its partition;
+3. daily over the last days: the daily schedule's runs (the whole job), the retrain sensor and
+   the gate's schedule.
 
 The world has a product change (usage −35 %: a covariate shift the champion copes with) and,
 a few days later, a concept shift (``churn_risk``: one region's customers cancel several times
@@ -28,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dagster import (
+    AssetKey,
     DagsterInstance,
     Definitions,
     RunRequest,
@@ -44,7 +51,11 @@ USE_CASE = "churn"
 HISTORY_DAYS = 124
 """Days ingested before the first model: enough matured labels for a time split with 3
 weekly training dates."""
-DAILY_DAYS = 7
+DELIVERY_DAYS = 28
+"""The landing files of this many days are ingested in one run ahead of the clock (a monthly
+delivery); every run acts only on what was known at its day (the retrain's ``as_of`` tag, the
+gate's data clock, monitoring's partition)."""
+DAILY_DAYS = 3
 """The last days run one by one by the daily schedule."""
 
 
@@ -136,6 +147,7 @@ def run_demo() -> None:
     instance = DagsterInstance.get()
     clock = Clock(instance, defs())
     day = first + timedelta(days=HISTORY_DAYS - 1)
+    ingested = day
     run_job(instance, "ingest_and_features", partition_range(first, day))
     run_job(
         instance, "weekly_retrain", {"scorehouse/trigger": "manual", "scorehouse/as_of": str(day)}
@@ -143,16 +155,23 @@ def run_demo() -> None:
     clock.sensor(f"{USE_CASE}_promotion_gate_sensor")  # the first candidate → champion
     daily_from = last - timedelta(days=DAILY_DAYS - 1)
     while day + timedelta(days=7) < daily_from:
-        week = (day + timedelta(days=1), day + timedelta(days=6))
-        run_job(instance, "ingest_and_features", partition_range(*week))
         day += timedelta(days=7)
-        run_job(instance, "daily_pipeline", partition_range(day, day))
+        if ingested < day:  # the next delivery
+            through = min(ingested + timedelta(days=DELIVERY_DAYS), daily_from - timedelta(days=1))
+            run_job(
+                instance,
+                "ingest_and_features",
+                partition_range(ingested + timedelta(days=1), through),
+            )
+            ingested = through
+        # The scored day's scoring, online predictions and monitoring (its data is ingested).
+        run_job(instance, "daily_pipeline", partition_range(day, day), asset_selection=_scored())
         _tick(clock, day)
-    if day + timedelta(days=1) < daily_from:
+    if ingested + timedelta(days=1) < daily_from:
         run_job(
             instance,
             "ingest_and_features",
-            partition_range(day + timedelta(days=1), daily_from - timedelta(days=1)),
+            partition_range(ingested + timedelta(days=1), daily_from - timedelta(days=1)),
         )
     for offset in range(DAILY_DAYS):
         today = daily_from + timedelta(days=offset)
@@ -160,7 +179,20 @@ def run_demo() -> None:
         clock.schedule(f"{USE_CASE}_daily_schedule", at + timedelta(hours=2))
         clock.sensor(f"{USE_CASE}_monitoring_retrain")
         clock.schedule(f"{USE_CASE}_promotion_gate_schedule", at + timedelta(hours=5))
+        _print_verdict(today)
     summary(time.perf_counter() - started)
+
+
+def _scored() -> list[AssetKey]:
+    """The daily pipeline's assets after ingestion: scoring, online predictions, monitoring."""
+    from models.usecase import load_use_cases
+    from orchestration.monitoring.assets import drift_key, performance_key, report_key
+    from orchestration.scoring.assets import prediction_keys
+
+    use_case = load_use_cases()[USE_CASE]
+    online = AssetKey(["feast", f"{use_case.name}_prediction_online"])
+    monitored = [drift_key(use_case), performance_key(use_case), report_key(use_case)]
+    return [*prediction_keys(use_case), online, *monitored]
 
 
 def _tick(clock: Clock, day: date) -> None:
@@ -242,8 +274,16 @@ def run_job(
     job: str,
     tags: dict[str, str],
     *,
+    asset_selection: list[AssetKey] | None = None,
     run_config: dict | None = None,
     use_case: str = USE_CASE,
 ) -> str:
-    """One of the use case's jobs, as a run of that job (``orchestration.runs``)."""
-    return runs.run_job(f"{use_case}_{job}", tags, run_config=run_config, instance=instance)
+    """One of the use case's jobs (or a selection of its assets), as a run of that job
+    (``orchestration.runs``)."""
+    return runs.run_job(
+        f"{use_case}_{job}",
+        tags,
+        asset_selection=asset_selection,
+        run_config=run_config,
+        instance=instance,
+    )

@@ -227,8 +227,9 @@ def shadow_evidence(
     policy: PromotionPolicy,
     champion: str,
     shadow: str,
+    today: date | None = None,
 ) -> PairedEvidence:
-    """The shadow model against the champion on their paired matured rows."""
+    """The shadow model against the champion on their paired rows matured by ``today``."""
     tags = registry.version(shadow).tags
     since = tags.get(f"{SHADOW}_since")
     rows = matured_shadow_rows(
@@ -238,6 +239,7 @@ def shadow_evidence(
         shadow,
         value_feature=policy.business.value_feature,
         since=date.fromisoformat(since) if since else None,
+        until=today,
     )
     return paired_evidence(
         rows,
@@ -297,7 +299,7 @@ def _judge_shadow(
     assert state.champion is not None and state.shadow is not None
     champion, shadow = state.champion, state.shadow
     days = _days_in_shadow(registry, shadow, outcome.today)
-    evidence = shadow_evidence(registry, lake, use_case, policy, champion, shadow)
+    evidence = shadow_evidence(registry, lake, use_case, policy, champion, shadow, outcome.today)
     outcome.evidence = evidence
     enough = (
         days >= policy.min_shadow_days

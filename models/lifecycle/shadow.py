@@ -74,11 +74,14 @@ def matured_shadow_rows(
     *,
     value_feature: str | None = None,
     since: date | None = None,
+    until: date | None = None,
 ) -> pl.DataFrame:
     """Rows scored by both models in paired runs whose label matured: as_of_date, the entity
     key, the label, ``champion_score``, ``challenger_score`` (the shadow model's) and ``value``
     (the ``value_feature`` of the entity that day, else 1). ``champion_version`` None: any
-    champion the shadow model was paired with; ``since``: from that scoring day on."""
+    champion the shadow model was paired with; ``since``: from that scoring day on; ``until``:
+    only the labels matured by the end of that day (the data clock: outcomes ingested ahead of
+    it are not known yet)."""
     key, label = use_case.entity.join_key, use_case.label.definition.column
     tables = use_case.tables
     columns = {
@@ -108,7 +111,11 @@ def matured_shadow_rows(
             .select("as_of_date", key, pl.col("score").alias(name))
         )
 
-    labels = lake.scan(tables.labels).select(
+    labels = lake.scan(tables.labels)
+    if until is not None:  # the label of as-of A is written by partition A + maturity − 1
+        maturity = use_case.label.definition.maturity_days
+        labels = labels.filter(pl.col("as_of_date") <= until - timedelta(days=maturity - 1))
+    labels = labels.select(
         (pl.col("as_of_date") - timedelta(days=LABEL_LAG_DAYS)).alias("as_of_date"), key, label
     )
     joined = (

@@ -49,9 +49,10 @@ from models.monitoring.policy import (
     trigger_window,
 )
 from models.usecase.spec import UseCase
+from orchestration.features.feast_assets import AS_OF_TAG
 from orchestration.resources import LakehouseResource, ModelRegistryResource
 
-TRIGGER_TAG, AS_OF_TAG, WINDOW_TAG = "scorehouse/trigger", "scorehouse/as_of", "scorehouse/window"
+TRIGGER_TAG, WINDOW_TAG = "scorehouse/trigger", "scorehouse/window"
 
 
 @dataclass(frozen=True)
