@@ -9,7 +9,10 @@ cursor, in order. A row recommending a retrain names its triggers (``drift``, ``
   ``trigger_as_of`` of the registered versions, or the cursor's);
 * a candidate of the same trigger is still waiting in ``candidate`` or ``shadow``;
 * the trigger's window (``policy.trigger_window``) already had its candidate: the run key
-  ``<uc>:retrain:<trigger>:<window>`` is launched once (Dagster skips a repeated run key).
+  ``<uc>:retrain:<trigger>:<window>`` is launched once (Dagster skips a repeated run key);
+* for ``drift``: a drift candidate was already rejected against the current champion (it copes
+  with the drift: no gain on matured outcomes); a new champion re-arms it, and a decay of its
+  matured performance still launches.
 
 ``<uc>_weekly_retrain_schedule`` is the ``schedule`` trigger with the same cooldown and
 deduplication. The cooldown is the use case's monitoring policy (``monitoring.policy`` in the
@@ -38,8 +41,8 @@ from dagster import (
 )
 
 from models.lifecycle.gate import data_today
-from models.lifecycle.registry import CANDIDATE, SHADOW, ModelRegistry
-from models.lifecycle.states import state_of
+from models.lifecycle.registry import CANDIDATE, CHAMPION, SHADOW, STATE_TAG, ModelRegistry
+from models.lifecycle.states import REJECTED, state_of
 from models.monitoring.policy import (
     DRIFT_TRIGGER,
     PERFORMANCE_TRIGGER,
@@ -118,6 +121,26 @@ def pending_triggers(registry: ModelRegistry) -> dict[str, str]:
     return pending
 
 
+def settled_triggers(registry: ModelRegistry) -> dict[str, str]:
+    """``drift`` → the newest version trained for drift and *rejected* against the current
+    champion: the champion was shown to cope with the drift (no gain on matured outcomes), so
+    drift alone does not launch again until the champion changes; a decay still does."""
+    champion = registry.alias(CHAMPION)
+    if champion is None:
+        return {}
+    since = champion.tags.get(f"{CHAMPION}_since", "")
+    settled: dict[str, str] = {}
+    for version in registry.versions():
+        tags = version.tags
+        if (
+            tags.get("trigger") == DRIFT_TRIGGER
+            and tags.get(STATE_TAG) == REJECTED
+            and tags.get(f"{REJECTED}_since", "") >= since
+        ):
+            settled.setdefault(DRIFT_TRIGGER, str(version.version))
+    return settled
+
+
 def last_launch(registry: ModelRegistry) -> date | None:
     """The newest as-of date a registered version was trained for (``trigger_as_of``)."""
     days = [
@@ -135,10 +158,12 @@ def plan_launches(
     *,
     pending: Mapping[str, str] | None = None,
     launched: date | None = None,
+    settled: Mapping[str, str] | None = None,
 ) -> tuple[list[Launch], list[str], SensorCursor]:
     """The launches for the verdict rows after the cursor, skip messages, the advanced cursor
-    (pure: ``pending`` and ``launched`` come from the registry)."""
+    (pure: ``pending``, ``launched`` and ``settled`` come from the registry)."""
     pending = dict(pending or {})
+    settled = dict(settled or {})
     marks = [
         d for d in (launched, cursor.last_launch and date.fromisoformat(cursor.last_launch)) if d
     ]
@@ -152,6 +177,14 @@ def plan_launches(
     for row in rows.filter(pl.col("retrain_recommended")).iter_rows(named=True):
         as_of = row["as_of_date"]
         kinds = _triggers(row)
+        for kind in [k for k in kinds if k in settled]:
+            skipped.append(
+                f"{as_of}: {kind} — v{settled[kind]} ({kind}) was rejected against the current "
+                "champion, which copes with it; re-armed by a new champion"
+            )
+        kinds = [k for k in kinds if k not in settled]
+        if not kinds:
+            continue
         free = [k for k in kinds if k not in pending]
         if not free:
             waiting = ", ".join(f"v{pending[k]} ({k})" for k in kinds)
@@ -210,6 +243,7 @@ def retrain_sensor(
             policy,
             pending=pending_triggers(registry),
             launched=last_launch(registry),
+            settled=settled_triggers(registry),
         )
         for message in skipped:
             context.log.info(message)

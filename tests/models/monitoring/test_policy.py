@@ -164,6 +164,18 @@ def test_one_candidate_per_trigger_window_and_none_while_one_waits() -> None:
     assert cooled == [] and "cooldown" in why[0]
 
 
+def test_a_drift_the_champion_copes_with_launches_no_more_candidates() -> None:
+    """A drift candidate rejected against the current champion settles drift: drift alone
+    launches nothing more, a decay on the same day still launches."""
+    policy = RetrainPolicy(cooldown_days=7)
+    verdicts = _verdicts([0, 14], [True, True], [["drift"], ["drift", "performance"]])
+    launches, why, _ = plan_launches(verdicts, SensorCursor(), policy, settled={"drift": "2"})
+    assert [(r.trigger, r.as_of) for r in launches] == [("performance", DAY + timedelta(days=14))]
+    assert len(why) == 2 and all("v2 (drift) was rejected against the current" in w for w in why)
+    unsettled, _, _ = plan_launches(verdicts.head(1), SensorCursor(), policy)
+    assert [r.trigger for r in unsettled] == ["drift"]
+
+
 def test_trigger_windows_are_fixed_and_cooldown_long() -> None:
     windows = {trigger_window(DAY + timedelta(days=i), 7) for i in range(21)}
     assert len(windows) in (3, 4)
