@@ -180,7 +180,7 @@ def run_demo() -> None:
         clock.sensor(f"{USE_CASE}_monitoring_retrain")
         clock.schedule(f"{USE_CASE}_promotion_gate_schedule", at + timedelta(hours=5))
         _print_verdict(today)
-    summary(time.perf_counter() - started)
+    summary(time.perf_counter() - started, clock)
 
 
 def _scored() -> list[AssetKey]:
@@ -222,8 +222,9 @@ def _print_verdict(day: date) -> None:
     )
 
 
-def summary(elapsed: float) -> None:
-    """What the loop did: decay by vintage, the lifecycle of every version, the dashboard."""
+def summary(elapsed: float, clock: Clock | None = None) -> None:
+    """What the loop did: matured performance by vintage, the lifecycle of every version with
+    its evidence, what the sensors and schedules launched, the online store, the dashboard."""
     import polars as pl
 
     from models.lifecycle.states import timeline
@@ -232,14 +233,15 @@ def summary(elapsed: float) -> None:
 
     use_cases = load_use_cases()
     use_case, lake = use_cases[USE_CASE], use_cases.lakehouse()
-    performance = lake.read(use_case.tables.monitoring.performance).filter(
-        pl.col("model_alias") == "champion"
+    performance = lake.read(use_case.tables.monitoring.performance)
+    print(
+        f"\n[scorehouse] matured performance by vintage ({use_case.tables.monitoring.performance}):"
     )
-    print("\n[scorehouse] champion's matured performance by vintage:")
-    with pl.Config(tbl_rows=40, tbl_width_chars=160):
+    with pl.Config(tbl_rows=60, tbl_width_chars=160):
         print(
-            performance.sort("as_of_date").select(
+            performance.sort("as_of_date", "model_alias").select(
                 "as_of_date",
+                "model_alias",
                 "model_version",
                 "labelled",
                 "label_coverage",
@@ -247,16 +249,61 @@ def summary(elapsed: float) -> None:
                 "training_roc_auc",
             )
         )
-    print("\n[scorehouse] lifecycle (ml.churn_model_decisions):")
+    print(f"\n[scorehouse] lifecycle ({use_case.tables.decisions}):")
     for row in timeline(lake, use_case).iter_rows(named=True):
         print(
             f"  {row['as_of_date']}  v{row['challenger_version']} {row['from_state']} → "
             f"{row['to_state']} ({row['decision']}, trigger {row['trigger']}): "
-            f"{row['reason'][:300]}"
+            f"{row['reason'][:160]}"
         )
+        for line in _evidence_lines(row["evidence"]):
+            print(f"      {line}")
+    if clock is not None:
+        print("\n[scorehouse] launched by sensors and schedules:")
+        for line in clock.launched:
+            print(f"  {line}")
+    print(f"[scorehouse] {_online_check(lake, use_case)}")
     path = write_dashboard(lake, use_case)
     print(f"\n[scorehouse] dashboard: {path}")
     print(f"[scorehouse] demo done in {elapsed:.0f}s", flush=True)
+
+
+def _evidence_lines(raw: str | None) -> list[str]:
+    """A shadow decision's evidence, briefly: days, rows, each metric with its interval."""
+    import json
+
+    if not raw:
+        return []
+    evidence = json.loads(raw)
+    if evidence.get("kind") != "matured shadow-scoring":
+        return []
+    lines = [
+        f"{evidence['days_in_shadow']} days in shadow; {evidence['rows']} matured paired rows, "
+        f"{evidence['positives']} positives, {evidence['days']} scored days"
+    ]
+    for name, interval in evidence["difference"].items():
+        lines.append(
+            f"{name}: champion {evidence['champion'][name]:.4f}, shadow "
+            f"{evidence['shadow'][name]:.4f}, gain {interval['estimate']:+.4f} "
+            f"[{interval['low']:+.4f}, {interval['high']:+.4f}]"
+        )
+    lines.append(
+        f"ece: champion {evidence['champion']['ece']:.4f}, shadow {evidence['shadow']['ece']:.4f};"
+        f" score stability PSI {evidence['stability_psi']:.3f}"
+    )
+    return lines
+
+
+def _online_check(lake: Any, use_case: Any) -> str:
+    """Every scored entity's online score is the recorded one (none missing)."""
+    from models.scoring.online import compare_online
+    from orchestration.resources import FeatureStoreResource
+
+    diff = compare_online(FeatureStoreResource().get(), lake, use_case.tables.scoring)
+    return (
+        f"online store: {diff.checked} entities checked, {len(diff.entities)} differ from the "
+        "recorded champion scores"
+    )
 
 
 def _claim_landing(last: date) -> None:

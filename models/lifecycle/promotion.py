@@ -267,6 +267,8 @@ def rollback(
     previous = str(current.version) if current else None
     tags = target.tags
     state = tags.get(STATE_TAG, RETIRED)
+    if state == CHAMPION and previous != str(target.version):
+        state = RETIRED  # tagged champion but no longer holding the alias: it left it
     decision = Decision(
         "rollback",
         f"champion re-pointed from {'v' + previous if previous else 'none'} to v{target.version}"

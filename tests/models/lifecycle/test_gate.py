@@ -75,3 +75,33 @@ def test_a_second_candidate_waits_for_the_shadow_slot(
     states = lake.read(CHURN.tables.decisions).filter(pl.col("challenger_version") == third)
     assert states.is_empty()
     assert registry.version(third).tags["lifecycle_state"] == "candidate"
+
+
+def test_a_rejected_drift_candidate_settles_drift_until_a_new_champion(
+    registry: ModelRegistry, lake: Lakehouse, good_model: TrainedModel
+) -> None:
+    from datetime import date
+
+    from models.lifecycle.promotion import Decision, apply_moves, retirement, rollback
+    from orchestration.monitoring.sensor import settled_triggers
+
+    first = _register(registry, good_model)
+    run_gate(registry, lake, CHURN, POLICY, today=date(2025, 5, 1))
+    drift = _register(registry, good_model)
+    registry.tag_version(drift, {"trigger": "drift"})
+    assert settled_triggers(registry) == {}
+    rejected = Decision(
+        "reject", "no gain", drift, first, from_state="candidate", to_state="rejected",
+        as_of=date(2025, 6, 1),
+    )  # fmt: skip
+    apply_moves(registry, lake, CHURN, [rejected], run_id=None)
+    assert settled_triggers(registry) == {"drift": drift}
+    newer = _register(registry, good_model)
+    promoted = Decision(
+        "promote", "better", newer, first, from_state="candidate", to_state="champion",
+        as_of=date(2025, 7, 1),
+    )  # fmt: skip
+    apply_moves(registry, lake, CHURN, [promoted, retirement(first, newer, None)], run_id=None)
+    assert settled_triggers(registry) == {}  # judged against the old champion: re-armed
+    rollback(registry, lake, CHURN, first)
+    assert str(registry.alias(CHAMPION).version) == first
