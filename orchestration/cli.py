@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a world and materialize the pipeline end to end")
     demo.add_argument("--customers", type=int, help="customers at the start (default 2000)")
-    demo.add_argument("--days", type=int, help="days to simulate (default 266)")
+    demo.add_argument("--days", type=int, help="days to simulate (default 280)")
     demo.add_argument("--seed", type=int, help="simulation seed (default 7)")
     demo.add_argument("--start-date", help="first day, YYYY-MM-DD (default 2025-01-01)")
     demo.add_argument(
@@ -203,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
             os.environ[env] = str(getattr(args, flag))
     # The demo shows the loop at work: a covariate shift shortly after the first model, then a
     # concept shift, over a world long enough for labels to mature and a retrain to learn it.
-    os.environ.setdefault("SCOREHOUSE_SIM_DAYS", "266")
+    os.environ.setdefault("SCOREHOUSE_SIM_DAYS", "280")
     if args.no_drift:
         os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = ""
         os.environ["SCOREHOUSE_SIM_CONCEPT_DAY"] = ""

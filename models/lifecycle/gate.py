@@ -14,7 +14,8 @@ One pass (``run_gate``), under the model's gate lock:
    out_of_time`` it is decided on those rows instead.
 
 Holds are reported, not recorded; every move is recorded with its evidence. The data clock is
-the newest scored day (``data_today``). Two gates racing: each reads the state it acts on
+the newest scored day (``data_today``; before any scoring, the day the newest candidate was
+trained for). Two gates racing: each reads the state it acts on
 before taking the lock; the one that gets the lock second finds the state changed and records a
 ``no-op`` naming what it found instead.
 """
@@ -127,6 +128,14 @@ def data_today(lake: Lakehouse, use_case: UseCase) -> date | None:
     return newest if isinstance(newest, date) else None
 
 
+def _trained_for(registry: ModelRegistry, state: GateState) -> date | None:
+    """Before any scoring, the clock is the day the newest candidate was trained for."""
+    if not state.candidates:
+        return None
+    tag = registry.version(state.candidates[0]).tags.get("trigger_as_of")
+    return date.fromisoformat(tag) if tag else None
+
+
 def run_gate(
     registry: ModelRegistry,
     lake: Lakehouse,
@@ -144,7 +153,7 @@ def run_gate(
     seen = seen or read_state(registry)
     with (lock or file_lock(registry.model_name, registry.uri))():
         now = read_state(registry)
-        today = today or data_today(lake, use_case)
+        today = today or data_today(lake, use_case) or _trained_for(registry, now)
         outcome = GateOutcome(today=today)
         if now.champion != seen.champion or now.shadow != seen.shadow:
             outcome.decisions.append(_no_op(seen, now, today))

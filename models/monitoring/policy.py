@@ -140,9 +140,9 @@ class Decay:
 
     def describe(self) -> str:
         return (
-            f"performance: pooled ROC-AUC {self.roc_auc:.3f} on {self.vintages} matured vintages "
-            f"{self.onset}..{self.newest} (v{self.version}, {self.labelled} labels) < training "
-            f"floor {self.floor:.3f}"
+            f"performance: pooled ROC-AUC {self.roc_auc:.3f} on the {self.vintages} matured "
+            f"vintages up to {self.newest} (v{self.version}, {self.labelled} labels) < training "
+            f"floor {self.floor:.3f}; decayed since the {self.onset} vintage"
         )
 
 
