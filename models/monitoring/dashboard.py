@@ -7,7 +7,8 @@ monitoring report run (its path is in the report asset's metadata) and by the de
 * drift over time (PSI per scored day) of the most important features, with the warn and
   alert levels;
 * matured performance by vintage: ROC-AUC of the champion (and of a shadow model) with a 95 %
-  band (Hanley–McNeil standard error from the labelled positives and negatives), the training
+  band (Hanley–McNeil standard error from the labelled positives and negatives: all a
+  vintage's recorded counts allow; it errs on the wide side for binormal scores), the training
   baseline and the decay floor, and the label coverage of each vintage;
 * the lifecycle timeline of every version (candidate → shadow → champion / rejected / retired)
   and the evidence of the latest gate decision.

@@ -132,17 +132,17 @@ def test_training_set_commit_records_versions_and_service(world: Path, home: Pat
 def test_a_retrain_for_a_day_learns_only_the_labels_matured_by_it(world: Path, home: Path) -> None:
     """``matured_by``: the as-of dates of labels written by partitions up to that day (the
     partition P writes as-of P − 29), whatever was ingested after it."""
-    from feature_repo.config import feature_store
     from lakehouse.features.training_set import build_training_set, default_first_as_of
 
     lake = project_lakehouse(world / "lake")
+    store = FeatureStoreResource(lakehouse_uri=str(world / "lake")).get()
     definition = CHURN.label.definition
     day = WORLD.start_date + timedelta(days=DAYS - 8)
 
     def built(matured_by: date | None) -> pl.DataFrame:
         return build_training_set(
             lake,
-            feature_store(),
+            store,
             labels=definition,
             spec=CHURN.table_spec(TRAINING_SET),
             feature_service=CHURN.features.service,
