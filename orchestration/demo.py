@@ -213,13 +213,15 @@ def _print_verdict(day: date) -> None:
     if rows.is_empty():
         return
     row = rows.sort("computed_at").row(-1, named=True)
-    lines = (row["reasons"] or []) + (row.get("deferred") or [])
+    triggers = ", ".join(row["triggers"] or [])
+    action = f"recommended ({triggers})" if row["retrain_recommended"] else "not needed"
     print(
-        f"[scorehouse] {day}: {row['verdict']}; retrain "
-        f"{'recommended' if row['retrain_recommended'] else 'not needed'}"
-        + (f" — {lines[0][:160]}" if lines else ""),
+        f"[scorehouse] {day}: {row['verdict']}; retrain {action}"
+        + (f" — {row['reasons'][0][:140]}" if row["reasons"] else ""),
         flush=True,
     )
+    for line in row.get("deferred") or []:
+        print(f"[scorehouse]   {line[:220]}", flush=True)
 
 
 def summary(elapsed: float, clock: Clock | None = None) -> None:
