@@ -102,11 +102,8 @@ class Clock:
         launched = []
         for request in data.run_requests or []:
             tags = {"dagster/schedule_name": name}
-            if request.partition_key:
-                tags |= partition_range(
-                    date.fromisoformat(request.partition_key),
-                    date.fromisoformat(request.partition_key),
-                )
+            if request.partition_key:  # one partition, as the daemon launches it
+                tags["dagster/partition"] = request.partition_key
             launched.append(self._launch(definition.job_name, request, tags))
         return launched
 
