@@ -51,21 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_scoring import CHURN, DAY, synthetic_features, train_model
 from models.usecase import load_use_cases
+from orchestration.serving.online import PREDICTION_FIELDS as LOOKUP_FIELDS
 
-PREDICTION_FIELDS = [
-    f"{CHURN.name}_prediction:{f}"
-    for f in (
-        "score",
-        "risk_band",
-        "decision",
-        "reason_codes",
-        "reason_features",
-        "reason_contributions",
-        "model_version",
-        "scoring_run_id",
-        "scored_at",
-    )
-]
+PREDICTION_FIELDS = [f"{CHURN.name}_prediction:{f}" for f in LOOKUP_FIELDS]
 LATE_S = 0.005
 Request = tuple[str, str, bytes | None, dict[str, str]]
 

@@ -362,9 +362,7 @@ class Lakehouse:
 
         def attempt(dt: DeltaTable | None, properties: CommitProperties) -> bool:
             if dt is None:
-                if not created:
-                    created.extend(self._write_files(spec, frame))
-                self._create(spec, created, properties)
+                self._create_with(spec, frame, created, properties)
                 return True
             self._writable(spec, dt)
             metrics = self._merger(spec, dt, frame, properties).execute()
@@ -409,9 +407,7 @@ class Lakehouse:
 
         def attempt(dt: DeltaTable | None, properties: CommitProperties) -> bool:
             if dt is None:
-                if not created:
-                    created.extend(self._write_files(spec, frame))
-                self._create(spec, created, properties)
+                self._create_with(spec, frame, created, properties)
                 return True
             self._writable(spec, dt)
             if source.is_empty():
@@ -715,6 +711,19 @@ class Lakehouse:
             dt.alter.add_columns([Field(f.name, f.type, nullable=True) for f in added])
         return dt
 
+    def _create_with(
+        self,
+        spec: TableSpec,
+        frame: pl.DataFrame,
+        created: list[AddAction],
+        properties: CommitProperties,
+    ) -> None:
+        """Create the table with ``frame`` as its first version. The files are written once:
+        ``created`` keeps them across attempts, so a retried creation commits the same files."""
+        if not created:
+            created.extend(self._write_files(spec, frame))
+        self._create(spec, created, properties)
+
     def _create(
         self, spec: TableSpec, actions: list[AddAction], properties: CommitProperties
     ) -> None:
@@ -796,9 +805,7 @@ class Lakehouse:
 
         def attempt(dt: DeltaTable | None, properties: CommitProperties) -> bool:
             if dt is None:
-                if not created:
-                    created.extend(self._write_files(spec, frame))
-                self._create(spec, created, properties)
+                self._create_with(spec, frame, created, properties)
                 return True
             self._writable(spec, dt)
             write_deltalake(

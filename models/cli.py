@@ -3,6 +3,9 @@
 scorehouse model list [--use-case NAME]               versions, aliases, test metrics, decisions
 scorehouse model rollback VERSION [--use-case NAME] [--reason TEXT]
                                                       point 'champion' at VERSION (a decision)
+scorehouse model card NAME VERSION [--out DIR]        the model documentation pack (HTML + MD)
+scorehouse model approve NAME VERSION --role R --by WHO [--note TEXT]
+                                                      record an approval in MLflow
 scorehouse replay RUN_ID|REQUEST_ID                   recompute a scoring run or an on-demand
                                                       request of the scoring service; exact or not
 scorehouse online check [--use-case NAME] [--repair]  online store vs the recorded scores
@@ -19,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -57,7 +61,7 @@ class Context:
 
 def add_commands(sub: Any, context: Context) -> None:
     """Add ``model`` (with ``list`` and ``rollback``) and ``replay`` to argparse sub-parsers."""
-    model = sub.add_parser("model", help="model versions: list, rollback")
+    model = sub.add_parser("model", help="model versions: list, rollback, card, approve")
     commands = model.add_subparsers(required=True, metavar="ACTION")
     listing = commands.add_parser("list", help="versions with aliases and key metrics")
     listing.add_argument("--use-case", help="whose model (default: the only use case)")
@@ -67,6 +71,21 @@ def add_commands(sub: Any, context: Context) -> None:
     rollback.add_argument("--use-case", help="whose model (default: the only use case)")
     rollback.add_argument("--reason", default="", help="why (stored with the decision)")
     rollback.set_defaults(run=lambda args: run_rollback(context, args))
+    card = commands.add_parser("card", help="write the model card of a version (HTML + MD)")
+    card.add_argument("name", help="registered model name (the use case's)")
+    card.add_argument("version", help="registered version number")
+    card.add_argument("--out", type=Path, help="folder (default: reports/model_cards/...)")
+    card.add_argument(
+        "--no-mlflow", action="store_true", help="only write the files (no artifact, no tag)"
+    )
+    card.set_defaults(run=lambda args: run_card(context, args))
+    approve = commands.add_parser("approve", help="record an approval of a version in MLflow")
+    approve.add_argument("name", help="registered model name (the use case's)")
+    approve.add_argument("version", help="registered version number")
+    approve.add_argument("--role", required=True, help="e.g. model_risk, business_owner")
+    approve.add_argument("--by", required=True, help="who approves")
+    approve.add_argument("--note", default="", help="conditions or comments")
+    approve.set_defaults(run=lambda args: run_approve(context, args))
 
     online = sub.add_parser("online", help="the online store against the recorded scores")
     actions = online.add_subparsers(required=True, metavar="ACTION")
@@ -158,6 +177,51 @@ def run_rollback(context: Context, args: argparse.Namespace) -> int:
     except RegistryError as exc:
         return _fail(exc)
     print(f"champion is now v{decision.challenger_version} ({decision.reason})")
+    return 0
+
+
+def _model_use_case(context: Context, name: str) -> UseCase:
+    found = [u for u in context.use_cases().values() if u.model_name == name]
+    if not found:
+        known = sorted(u.model_name for u in context.use_cases().values())
+        raise ValueError(f"no use case has a model named {name!r} (models: {known})")
+    return found[0]
+
+
+def run_card(context: Context, args: argparse.Namespace) -> int:
+    from models.card.publish import write_card
+    from models.lifecycle.registry import RegistryError
+
+    use_case = _model_use_case(context, args.name)
+    try:
+        files = write_card(
+            context.registry(use_case),
+            context.lakehouse(),
+            use_case,
+            args.version,
+            args.out,
+            log_to_mlflow=not args.no_mlflow,
+        )
+    except RegistryError as exc:
+        return _fail(exc)
+    print(f"model card of {args.name} v{args.version}:\n  {files.html}\n  {files.markdown}")
+    if files.artifact_uri:
+        print(f"  logged to MLflow: {files.artifact_uri} (version tag model_card)")
+    return 0
+
+
+def run_approve(context: Context, args: argparse.Namespace) -> int:
+    from models.card.publish import record_approval
+    from models.lifecycle.registry import RegistryError
+
+    use_case = _model_use_case(context, args.name)
+    try:
+        entry = record_approval(
+            context.registry(use_case), args.version, args.role, args.by, args.note
+        )
+    except RegistryError as exc:
+        return _fail(exc)
+    print(f"{args.name} v{args.version}: approval.{args.role} by {entry['by']} at {entry['at']}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 scorehouse demo                 simulate a SaaS world and build every table (embedded defaults)
 scorehouse tables | history | query | optimize | vacuum      the lakehouse (``lakehouse.cli``)
-scorehouse model list|rollback | replay                      models and runs (``models.cli``)
+scorehouse model list|rollback|card|approve | replay         models and runs (``models.cli``)
 scorehouse init NAME --kind snapshot|events --data FILE      scaffold a use-case spec
 scorehouse spec check NAME|FILE [--data FILE]                validate a spec (and its data)
 scorehouse land NAME FILE [--date D]                         put a data file into the landing folder

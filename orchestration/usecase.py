@@ -3,11 +3,12 @@
 Per source system (shared by the use cases built on it): the simulated landing asset (simulated
 sources only), ``bronze/*`` and ``silver/*``, and the GX checks of its silver tables. Per use
 case ``<uc>``: the feature tables and labels, ``feast/<uc>_online_store``, the training set, model
-and evaluation (a candidate), the promotion gate, batch scoring (champion and shadow) and online
-predictions, monitoring; jobs ``<uc>_ingest_and_features``, ``<uc>_daily_pipeline``
-(scheduled), ``<uc>_weekly_retrain`` (scheduled; also launched by the
-``<uc>_monitoring_retrain`` sensor: it only produces a candidate), ``<uc>_promotion_gate``
-(scheduled; also launched by ``<uc>_promotion_gate_sensor``) and ``<uc>_training_set``.
+and evaluation (a candidate) and its model card, the promotion gate, batch scoring (champion and
+shadow) and online predictions, monitoring, and the evidence its spec asks for (LIME agreement,
+fairness); jobs ``<uc>_ingest_and_features``, ``<uc>_daily_pipeline`` (scheduled),
+``<uc>_weekly_retrain`` (scheduled; also launched by the ``<uc>_monitoring_retrain`` sensor: it
+only produces a candidate), ``<uc>_promotion_gate`` (scheduled; also launched by
+``<uc>_promotion_gate_sensor``) and ``<uc>_training_set``.
 One ``feast/registry`` asset applies every use case's Feast definitions.
 """
 
@@ -33,6 +34,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from models.usecase import UseCase, UseCases
+from orchestration.evidence.assets import evidence_assets, model_card_asset
 from orchestration.features.assets import feature_assets, label_asset
 from orchestration.features.feast_assets import (
     REGISTRY_KEY,
@@ -101,6 +103,8 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
     gated = parts.add([gate_asset(use_case, deps=[trained[-1]])])
     scored = parts.add(scoring_assets(use_case))
     monitored = parts.add(monitoring_assets(use_case))
+    evidence = parts.add(evidence_assets(use_case))
+    card = parts.add([model_card_asset(use_case)])
     for table, check in quality_checks(use_case).items():
         parts.checks.setdefault(table, check)
 
@@ -112,13 +116,13 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
             "Ingest the landing files, build features and labels, refresh online features.",
         ),
         "daily_pipeline": (
-            [*ingest_and_features, *scored, *monitored],
+            [*ingest_and_features, *scored, *monitored, *evidence],
             "One day end to end: ingest → features → online features → batch scoring with the "
             "champion → online predictions → monitoring (drift, diagnosis, performance, report).",
         ),
         "weekly_retrain": (
             # The registry first: on a fresh home the training set needs its feature service.
-            [REGISTRY_KEY, *built, *trained],
+            [REGISTRY_KEY, *built, *trained, *card],
             "Rebuild the training set, validate it (blocking GX check), train and register a "
             "candidate and evaluate it against the champion on its out-of-time rows. Nothing "
             "is promoted here: the promotion gate decides.",

@@ -5,8 +5,10 @@ answers, and stops it by its PID. Nothing assumes an emulator is already running
 
 * ``auth=True`` makes the emulator check credentials (IAM, SigV4): it creates a
   user with full S3 rights, whose keys ``storage_options`` then uses; any other key is refused.
-* ``durable=True`` records every request to a file and replays it after ``restart``, so a
-  restarted emulator comes back with its buckets and objects, as a real object store would.
+* ``durable=True`` records every request to a file and replays it when the server starts
+  again, so a restarted emulator comes back with its buckets and objects, as a real object store
+  would. The replay happens on a private port before the public one opens: a client retrying
+  during a restart finds the store down, never empty or half restored.
 
 delta-rs commits on S3 with conditional puts (``If-None-Match: *``), which moto implements, so
 no locking provider and no ``AWS_S3_ALLOW_UNSAFE_RENAME`` is needed (and neither is set).
@@ -66,12 +68,17 @@ class S3Emulator:
             env["MOTO_ENABLE_RECORDING"] = "true"
             env["MOTO_RECORDER_FILEPATH"] = str(self._recording)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.durable:
+            command = ["-c", f"from tests.s3 import serve_durable; serve_durable({self.port})"]
+        else:
+            command = ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, *command],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=Path(__file__).resolve().parents[1],
             )
         try:
             self._wait_until_up()
@@ -96,12 +103,7 @@ class S3Emulator:
     def restart(self) -> None:
         """Stop and start again on the same port; a durable emulator gets its state back."""
         self.stop()
-        if self.durable:
-            kept = self._recording.read_bytes() if self._recording.exists() else b""
         self.start()
-        if self.durable and kept:
-            self._recording.write_bytes(kept)
-            self._request("POST", "/moto-api/recorder/replay-recording")
 
     def __enter__(self) -> S3Emulator:
         return self.start()
@@ -193,6 +195,29 @@ class S3Emulator:
             status = exc.code
         if status not in method_ok:
             raise RuntimeError(f"moto server: {method} {path} answered {status}")
+
+
+def serve_durable(port: int) -> None:
+    """The process of a durable emulator: replay the recorded requests (``MOTO_RECORDER_FILEPATH``)
+    into the in-process backends through a private port, then serve them on ``port``."""
+    import threading
+
+    from moto.moto_api import recorder
+    from moto.server import ThreadedMotoServer
+
+    if Path(os.environ["MOTO_RECORDER_FILEPATH"]).exists():
+        private = ThreadedMotoServer("127.0.0.1", _free_port(), verbose=False)
+        private.start()
+        host, private_port = private.get_host_and_port()
+        recorder.replay_recording(target_host=f"http://{host}:{private_port}")
+        private.stop()
+    ThreadedMotoServer("127.0.0.1", port, verbose=False).start()
+    threading.Event().wait()  # until SIGTERM/SIGKILL by PID (``S3Emulator.stop``)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (nothing listens there until someone binds it)."""
+    return _free_port()
 
 
 def _free_port() -> int:

@@ -35,7 +35,7 @@ from models.scoring.batch import (
 )
 from models.scoring.policy import ScoringPolicy
 from models.scoring.runs import SERVING_ALIAS
-from models.scoring.tables import BASE_VALUE
+from models.scoring.tables import BASE_VALUE, DECISION_FIELDS
 from models.usecase.spec import UseCase
 
 _NOT_COMPARED = {"scored_at"}  # wall-clock time of the run, not a computed value
@@ -129,17 +129,7 @@ def _compare(table: str, stored: pl.DataFrame, recomputed: pl.DataFrame) -> list
     return problems[:20]
 
 
-_ONLINE_COMPARED = (
-    "score",
-    "risk_band",
-    "decision",
-    "missing_feature_count",
-    "reason_codes",
-    "reason_features",
-    "reason_values",
-    "reason_contributions",
-    "model_sha256",
-)
+_ONLINE_COMPARED = (*DECISION_FIELDS, "model_sha256")
 
 
 def find_request(lake: Lakehouse, use_case: UseCase, request_id: str) -> pl.DataFrame:

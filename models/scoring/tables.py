@@ -24,6 +24,17 @@ import polars as pl
 from lakehouse.catalog import TIMESTAMP, TableSpec
 
 SHAP_PREFIX = "shap__"
+DECISION_FIELDS = (
+    "score",
+    "risk_band",
+    "decision",
+    "missing_feature_count",
+    "reason_codes",
+    "reason_features",
+    "reason_values",
+    "reason_contributions",
+)
+"""The columns of one scored row that make its decision (batch and online alike)."""
 BASE_VALUE = "base_value"
 
 

@@ -41,6 +41,8 @@ from models.training.params import ModelDesign, TrainingParams
 from models.usecase.spec import (
     Entity,
     Evaluation,
+    ExplanationSpec,
+    FairnessSpec,
     FeatureSpec,
     LabelSpec,
     QualitySpec,
@@ -169,6 +171,7 @@ def parse_spec(raw: object, path: Path, *, start_date: date | None = None) -> Us
     reasons = _reasons(top, features)
     protected = top.names("protected_attributes")
     _check_protected(top, protected, features, reasons)
+    scoring = _dataclass(top.sub("scoring"), ScoringPolicy)
     use_case = UseCase(
         name=name,
         description=top.text("description", ""),
@@ -180,12 +183,14 @@ def parse_spec(raw: object, path: Path, *, start_date: date | None = None) -> Us
         design=design,
         params=params,
         reasons=reasons,
-        scoring=_dataclass(top.sub("scoring"), ScoringPolicy),
+        scoring=scoring,
         promotion=_promotion(top.sub("promotion"), features),
         monitoring=_monitoring(top.sub("monitoring")),
         schedules=_dataclass(top.sub("schedules"), Schedules),
         quality=_quality(top.sub("quality"), features, source),
         protected_attributes=tuple(protected),
+        explanations=_explanations(top),
+        fairness=_fairness(top, source, entity, protected, scoring),
         evaluation=_evaluation(top),
         path=path,
     )
@@ -514,6 +519,59 @@ def _check_protected(
     named = [f for f in reasons if f in protected]
     if named:
         raise top.error("reasons", f"reasons name protected attributes {named}")
+
+
+def _explanations(top: _Fields) -> ExplanationSpec | None:
+    if top.get("explanations") is None:
+        return None
+    return _dataclass(top.sub("explanations"), ExplanationSpec)
+
+
+def _fairness(
+    top: _Fields,
+    source: SourceSpec,
+    entity: Entity,
+    protected: list[str],
+    scoring: ScoringPolicy,
+) -> FairnessSpec | None:
+    """Where the protected attributes are and what is adverse; every name checked."""
+    if top.get("fairness") is None:
+        return None
+    fields = top.sub("fairness")
+    if not protected:
+        raise fields.error(None, "needs protected_attributes (rule: fairness is by group)")
+    spec = _dataclass(fields, FairnessSpec)
+    silver = source.tables.silver
+    table = silver.get(f"silver.{spec.table}")
+    if table is None:
+        known = sorted(name.removeprefix("silver.") for name in silver)
+        raise fields.error("table", f"{spec.table!r} is not a silver table of {known}")
+    absent = [p for p in protected if p not in table.schema]
+    if absent:
+        raise fields.error(
+            "table", f"{table.name} has no columns {absent} (rule: it holds protected_attributes)"
+        )
+    if spec.via is None:
+        if entity.join_key not in table.schema:
+            raise fields.error(
+                "via", f"{table.name} has no {entity.join_key!r}: name the silver table linking it"
+            )
+    else:
+        via = silver.get(f"silver.{spec.via}")
+        if via is None:
+            raise fields.error("via", f"{spec.via!r} is not a silver table of {source.name!r}")
+        key = table.primary_key
+        needed = [entity.join_key, *key]
+        if len(key) != 1 or any(c not in via.schema for c in needed):
+            raise fields.error(
+                "via", f"{via.name} must hold {needed} (rule: it links the entity to {table.name})"
+            )
+    unknown = [b for b in spec.adverse_bands if b not in scoring.bands]
+    if unknown:
+        raise fields.error(
+            "adverse_bands", f"{unknown} are not scoring bands {list(scoring.bands)}"
+        )
+    return spec
 
 
 def _evaluation(top: _Fields) -> Evaluation | None:

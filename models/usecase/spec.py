@@ -135,6 +135,56 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class ExplanationSpec:
+    """LIME beside the exact TreeSHAP of record, on a seeded sample of every scoring run.
+
+    SHAP stays the system of record (exact and additive); LIME is a second, model-agnostic
+    opinion a regulator may ask for, and its agreement with SHAP is a monitored metric.
+    """
+
+    sample_size: int = 1000
+    """Rows explained per scoring run (all rows when the run has fewer)."""
+    top_k: int = 5
+    """Agreement is measured on each row's ``top_k`` features by |SHAP|."""
+    seed: int = 0
+    """Seeds the sample and every row's LIME perturbations."""
+    num_samples: int = 1000
+    """LIME perturbations per row."""
+    min_rank_correlation: float = 0.5
+    """Alert when the mean Spearman correlation of a run falls below this."""
+
+    def __post_init__(self) -> None:
+        if self.sample_size < 1 or self.top_k < 2 or self.num_samples < 100:
+            raise ValueError("sample_size must be >= 1, top_k >= 2 and num_samples >= 100")
+        if not -1 <= self.min_rank_correlation <= 1:
+            raise ValueError("min_rank_correlation must be in [-1, 1]")
+
+
+@dataclass(frozen=True)
+class FairnessSpec:
+    """Where the protected attributes live, and what counts as an adverse outcome.
+
+    The attributes (``UseCase.protected_attributes``) are columns of the silver table
+    ``table``; ``via`` is the silver table that links the entity's join key to ``table``'s
+    key (None when ``table`` holds the join key itself). An entity's outcome is adverse when
+    its band is in ``adverse_bands`` or, with no bands, when its decision is the scoring
+    policy's ``decision_above``.
+    """
+
+    table: str
+    via: str | None = None
+    adverse_bands: tuple[str, ...] = ()
+    min_adverse_impact_ratio: float = 0.8
+    """Alert when a group's approval rate is below this share of the best group's."""
+    min_group_rows: int = 30
+    """Groups with fewer scored rows are recorded but never alert (too few to judge)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_adverse_impact_ratio <= 1 or self.min_group_rows < 1:
+            raise ValueError("min_adverse_impact_ratio must be in (0, 1] and min_group_rows >= 1")
+
+
+@dataclass(frozen=True)
 class Schedules:
     """Cron schedules of the daily pipeline, the retrain and the promotion gate (UTC; stopped
     until turned on)."""
@@ -166,6 +216,10 @@ class UseCase:
     evaluation: Evaluation | None = None
     protected_attributes: tuple[str, ...] = ()
     """Columns that must never be features or reasons (kept for fairness evidence only)."""
+    explanations: ExplanationSpec | None = None
+    """LIME-vs-SHAP agreement per scoring run (None: not recorded)."""
+    fairness: FairnessSpec | None = None
+    """Fairness evidence per scoring run (None: not recorded)."""
     path: Path | None = None
     """The spec file this came from."""
 
@@ -189,6 +243,9 @@ class UseCase:
             features=tuple(self.features.features),
             label=self.label.definition,
             views=self.features.views,
+            explanations=self.explanations is not None,
+            fairness=self.fairness is not None,
+            protected_attributes=self.protected_attributes,
         )
 
     def table_specs(self) -> list[TableSpec]:

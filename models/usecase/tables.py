@@ -8,6 +8,7 @@
 | ``ml.<uc>_model_decisions`` | promotion and rollback |
 | ``ml.<uc>_predictions``, ``…_prediction_explanations``, ``…_scoring_runs``, shadow | scoring |
 | ``monitoring.<uc>_feature_drift``, ``…_diagnosis``, ``…_performance``, ``…_verdicts`` | monitor |
+| ``monitoring.<uc>_explanation_agreement``, ``…_lime_explanations``, ``…_fairness`` | evidence |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import polars as pl
 from lakehouse.catalog import TIMESTAMP, TableSpec
 from lakehouse.features.labels import LabelDefinition
 from lakehouse.features.views import FeatureView
+from models.evidence.tables import EvidenceTables
 from models.lifecycle.tables import decisions_spec, decisions_table
 from models.monitoring.tables import MonitoringTables
 from models.scoring.tables import ScoringTables
@@ -34,6 +36,11 @@ class UseCaseTables:
     features: tuple[str, ...]
     label: LabelDefinition
     views: tuple[FeatureView, ...]
+    explanations: bool = False
+    """LIME agreement tables (the spec's ``explanations``)."""
+    fairness: bool = False
+    """The fairness table (the spec's ``fairness``)."""
+    protected_attributes: tuple[str, ...] = ()
 
     @property
     def training_set(self) -> str:
@@ -58,6 +65,12 @@ class UseCaseTables:
     @cached_property
     def monitoring(self) -> MonitoringTables:
         return MonitoringTables(self.use_case)
+
+    @cached_property
+    def evidence(self) -> EvidenceTables:
+        return EvidenceTables(
+            self.use_case, self.join_key, self.features, self.explanations, self.fairness
+        )
 
     def training_set_spec(self, feature_types: dict[str, pl.DataType]) -> TableSpec:
         return TableSpec(
@@ -85,4 +98,5 @@ class UseCaseTables:
             decisions_spec(self.use_case),
             *self.scoring.specs(),
             *self.monitoring.specs(),
+            *self.evidence.specs(),
         ]

@@ -26,19 +26,11 @@ from feast.infra.online_stores.online_store import OnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
+from models.scoring.online import SERVED_FIELDS
 from models.usecase import UseCase
 
-PREDICTION_FIELDS = (
-    "score",
-    "risk_band",
-    "decision",
-    "reason_codes",
-    "reason_features",
-    "reason_contributions",
-    "model_version",
-    "scoring_run_id",
-    "scored_at",
-)
+PREDICTION_FIELDS = (*SERVED_FIELDS, "scored_at")
+"""What a cached lookup reads of the ``<uc>_prediction`` view: the served fields and when."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from lakehouse.commit import code_version
 from lakehouse.storage import Lakehouse
 from models.lifecycle.registry import CHAMPION, ModelRegistry
 from models.scoring.batch import ScoringRun, feature_frame, score_matrix
-from models.scoring.tables import BASE_VALUE, REJECTED_ROLE, SHAP_PREFIX
+from models.scoring.tables import BASE_VALUE, DECISION_FIELDS, REJECTED_ROLE, SHAP_PREFIX
 from models.usecase import UseCase
 from orchestration.serving import errors
 from orchestration.serving.audit import USE_CASE, AuditWriter, Spool, ensure_tables
@@ -535,7 +535,7 @@ class Service:
             "iteration_range": f"{m.iteration_range[0]},{m.iteration_range[1]}",
             "explainer_backend": model.explainer.backend,
             "feature_service": m.feature_service,
-            **{k: p[k] for k in _PREDICTION_COLUMNS},
+            **{k: p[k] for k in DECISION_FIELDS},
             BASE_VALUE: e[BASE_VALUE],
             **{c: e[c] for c in service.shap_columns},
             "scoring_policy": service.policy_json,
@@ -590,18 +590,6 @@ class Service:
         self.metrics.audit_pending.set(self.spool.pending)
         if self.spool.pending >= self.settings.flush_rows:
             self._flush_now.set()
-
-
-_PREDICTION_COLUMNS = (
-    "score",
-    "risk_band",
-    "decision",
-    "missing_feature_count",
-    "reason_codes",
-    "reason_features",
-    "reason_values",
-    "reason_contributions",
-)
 
 
 def _count_roles(audit: list[dict[str, Any]]) -> dict[str, int]:

@@ -9,7 +9,7 @@ its world's days (every simulator is configured by the one ``SimulatorResource``
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, asset
 
@@ -32,41 +32,33 @@ class Simulated(Protocol):
 Simulate = Callable[[SimulatorResource, Path, date, date, Callable[[date], None]], Simulated]
 
 
-def _saas(
-    simulator: SimulatorResource,
-    folder: Path,
-    first: date,
-    last: date,
-    progress: Callable[[date], None],
-) -> Simulated:
-    cfg = simulator.config(last, folder)  # the recorded world, if there is one
-    return saas.simulate(
-        cfg,
-        folder,
-        first_day=(first - cfg.start_date).days,
-        last_day=(last - cfg.start_date).days,
-        progress=progress,
-    )
+def _days_of(configure: Callable[[SimulatorResource, date, Path], Any], simulate: Any) -> Simulate:
+    """A simulator's writer: its world configured for the run (the recorded world, if the
+    landing folder holds one), then the run's days written."""
+
+    def write(
+        simulator: SimulatorResource,
+        folder: Path,
+        first: date,
+        last: date,
+        progress: Callable[[date], None],
+    ) -> Simulated:
+        cfg = configure(simulator, last, folder)
+        return simulate(
+            cfg,
+            folder,
+            first_day=(first - cfg.start_date).days,
+            last_day=(last - cfg.start_date).days,
+            progress=progress,
+        )
+
+    return write
 
 
-def _lending(
-    simulator: SimulatorResource,
-    folder: Path,
-    first: date,
-    last: date,
-    progress: Callable[[date], None],
-) -> Simulated:
-    cfg = simulator.lending_config(last, folder)
-    return lending.simulate(
-        cfg,
-        folder,
-        first_day=(first - cfg.start_date).days,
-        last_day=(last - cfg.start_date).days,
-        progress=progress,
-    )
-
-
-SIMULATORS: dict[str, Simulate] = {"saas": _saas, "lending": _lending}
+SIMULATORS: dict[str, Simulate] = {
+    "saas": _days_of(SimulatorResource.config, saas.simulate),
+    "lending": _days_of(SimulatorResource.lending_config, lending.simulate),
+}
 """Simulator name (``BuiltinSource.simulator``) → the function writing its days."""
 
 

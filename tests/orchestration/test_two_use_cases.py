@@ -34,7 +34,7 @@ JOBS = ("ingest_and_features", "daily_pipeline", "weekly_retrain", "promotion_ga
 def test_both_use_cases_load_in_one_code_location() -> None:
     from orchestration.definitions import defs as load
 
-    defs = load()  # the code location loads lazily
+    defs = load()
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()

@@ -27,7 +27,7 @@ from orchestration.locks import promotion_gate
 from orchestration.profiles import Profile, ServiceUnavailableError, load_profile
 from tests.models.conftest import FAST
 from tests.models.synthetic import CHURN, synthetic_training_set
-from tests.scale.emulator import Emulator, free_port
+from tests.s3 import S3Emulator, free_port
 
 pytestmark = pytest.mark.scale
 
@@ -101,9 +101,9 @@ def test_a_service_down_at_start_is_named_and_nothing_is_written(
 def test_wrong_object_store_credentials_are_refused_clearly(
     tmp_path: Path, scale_env: Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Emulator(tmp_path / "s3", auth=True).start() as store:
+    with S3Emulator(tmp_path / "s3", auth=True) as store:
         bucket = store.create_bucket("guarded")
-        wrong = store.options(AWS_SECRET_ACCESS_KEY="not-the-secret")
+        wrong = store.storage_options(AWS_SECRET_ACCESS_KEY="not-the-secret")
         profile = load_profile(
             {
                 **scale_env.settings,
@@ -120,7 +120,7 @@ def test_wrong_object_store_credentials_are_refused_clearly(
         with pytest.raises(Exception, match=r"(?i)forbidden|denied|signature|credential|403"):
             lake.append("test.rows", _rows(0, 10))
         right = Lakehouse(
-            f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.options()
+            f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.storage_options()
         )
         assert not right.exists("test.rows")
 
@@ -136,9 +136,11 @@ def _rows(start: int, count: int) -> pl.DataFrame:
 
 
 def test_the_object_store_restarted_mid_write_fails_cleanly_or_retries(tmp_path: Path) -> None:
-    with Emulator(tmp_path / "s3", durable=True).start() as store:
+    with S3Emulator(tmp_path / "s3", durable=True) as store:
         bucket = store.create_bucket("durable")
-        lake = Lakehouse(f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.options())
+        lake = Lakehouse(
+            f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.storage_options()
+        )
         lake.append("test.rows", _rows(0, 1000))
         before = lake.read("test.rows").sort("id")
         restarter = threading.Thread(target=lambda: (time.sleep(0.3), store.restart()))
@@ -153,7 +155,7 @@ def test_the_object_store_restarted_mid_write_fails_cleanly_or_retries(tmp_path:
             failure = exc
         restarter.join()
         after = Lakehouse(
-            f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.options()
+            f"s3://{bucket}/lake", catalog=_catalog(), storage_options=store.storage_options()
         )
         assert after.read("test.rows", version=0).sort("id").equals(before)  # previous version
         rows = after.read("test.rows")

@@ -71,6 +71,7 @@ def test_the_direct_writer_serves_what_feast_serves_from_sqlite(
 ) -> None:
     import redis
 
+    monkeypatch.setenv("SCOREHOUSE_USE_CASES", "churn")  # the Feast repo of the tables built here
     use_case = load_use_cases()["churn"]
     uri = str(tmp_path / "lake")
     lake = load_use_cases().lakehouse(uri)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.sources import lending
 from lakehouse.sources.claim import LandingClaimError, record_path, recorded_world
+from lakehouse.sources.lending import EconomicShock, LendingConfig
 from lakehouse.sources.saas import DriftInjection, SimulationConfig, simulate
 
 WORLD = SimulationConfig(customers=50, start_date=date(2025, 1, 1), days=5, seed=3)
@@ -64,3 +66,17 @@ def test_a_recorded_world_reads_back_as_its_config(tmp_path: Path) -> None:
     simulate(drifted, tmp_path, last_day=1)
     assert record_path(tmp_path, "saas").is_file()
     assert SimulationConfig.from_identity(recorded_world(tmp_path, "saas") or {}, 5) == drifted
+
+
+def test_the_lending_world_is_claimed_and_reads_back_as_its_config(tmp_path: Path) -> None:
+    shocked = LendingConfig(
+        loans=40, days=6, seed=3, shock=EconomicShock(day=3), formats={"repayments": "csv"}
+    )
+    lending.simulate(shocked, tmp_path, last_day=1)
+    recorded = recorded_world(tmp_path, "lending") or {}
+    assert LendingConfig.from_identity(recorded, 6) == shocked
+    before = _snapshot(tmp_path)
+    calm = LendingConfig(loans=40, days=6, seed=3, shock=None, formats={"repayments": "csv"})
+    with pytest.raises(LandingClaimError, match=r"another simulated lending world \(shock: "):
+        lending.simulate(calm, tmp_path)
+    assert _snapshot(tmp_path) == before

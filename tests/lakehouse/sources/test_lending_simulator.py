@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from lakehouse.ingest.reader import read_landing
+from lakehouse.sources.claim import RECORD_DIR
 from lakehouse.sources.contract import EVALUATION_DIR, landing_path, list_landing_files
 from lakehouse.sources.lending import EconomicShock, HazardCoefficients, LendingConfig, simulate
 from lakehouse.sources.lending.contract import (
@@ -29,7 +30,10 @@ COEF = HazardCoefficients()
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    files = sorted(p for p in root.rglob("*") if p.is_file())
+    """The data files under ``root`` (not the record of which world wrote them)."""
+    files = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != RECORD_DIR
+    )
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 

@@ -142,7 +142,8 @@ def test_the_registry_refuses_a_spec_that_collides_with_credit(
     raw["reasons"] = str(BUILTIN_DIR / "credit_reasons.csv")
     (own / "credit_copy.yaml").write_text(yaml.safe_dump(raw))
     claimed = (
-        r"table features\.loan_\w+ is claimed by use case 'credit_copy' and by use case 'credit'"
+        r"table features\.loan_\w+ is claimed by use case 'credit_copy' \(.*credit_copy\.yaml\) "
+        r"and by use case 'credit' \(.*credit\.yaml\)"
     )
     with pytest.raises(SpecError, match=claimed):
         load_use_cases()
