@@ -201,11 +201,20 @@ def build_report(
     use_case: str = "",
     *,
     trained_until: date | None = None,
+    champion_version: str | None = None,
 ) -> MonitoringReport:
     """Verdict, retrain assessment and the action taken, from the stored monitoring rows.
-    ``trained_until``: ``training_end`` of the day (defers a decay a retrain cannot learn yet)."""
+    ``trained_until``: ``training_end`` of the day (defers a decay a retrain cannot learn yet);
+    ``champion_version``: the day's champion (only its own vintages show its decay)."""
     found, evidence = verdict(diagnosis, drift)
-    assessment = assess(found, drift, performance, settings.policy, training_end=trained_until)
+    assessment = assess(
+        found,
+        drift,
+        performance,
+        settings.policy,
+        training_end=trained_until,
+        champion_version=champion_version,
+    )
     if assessment.retrain:
         action = (
             f"Retrain requested ({', '.join(assessment.triggers)}): the "

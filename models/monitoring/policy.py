@@ -167,9 +167,15 @@ def _pooled(rows: pl.DataFrame) -> float:
     return float((rows["roc_auc"].to_numpy() * weights).sum() / weights.sum())
 
 
-def performance_decay(performance: pl.DataFrame, policy: RetrainPolicy) -> Decay | None:
-    """The champion's decay on its newest matured window, with its onset, or None."""
+def performance_decay(
+    performance: pl.DataFrame, policy: RetrainPolicy, champion_version: str | None = None
+) -> Decay | None:
+    """The champion's decay on its newest matured window, with its onset, or None.
+    ``champion_version``: the serving champion; vintages of an earlier champion do not count
+    (a model just promoted has no matured vintage yet: nothing to read as a decay)."""
     usable = usable_vintages(performance, policy)
+    if champion_version is not None:
+        usable = usable.filter(pl.col("model_version") == champion_version)
     if not usable.height:
         return None
     version = usable["model_version"][-1]
@@ -203,13 +209,15 @@ def assess(
     policy: RetrainPolicy,
     *,
     training_end: date | None = None,
+    champion_version: str | None = None,
 ) -> Assessment:
     """The retrain recommendation of one monitoring run (see the module docstring).
 
     ``training_end``: the last as-of date a model trained now would fit on (None: unknown, a
-    decay is then never deferred)."""
+    decay is then never deferred); ``champion_version``: the champion of the day (only its
+    own vintages can show its decay)."""
     drifted = drift_triggers(drift, policy)
-    decay = performance_decay(performance, policy)
+    decay = performance_decay(performance, policy, champion_version)
     reasons, triggers, deferred = list(drifted), [DRIFT_TRIGGER] if drifted else [], []
     if decay is not None:
         useful = decay.onset + timedelta(days=policy.min_post_change_training_days)

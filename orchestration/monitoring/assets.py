@@ -30,6 +30,7 @@ from dagster import (
 from lakehouse.storage import Lakehouse
 from models.markdown import markdown_table
 from models.monitoring.dashboard import write_dashboard
+from models.monitoring.inputs import scored_runs
 from models.monitoring.monitor import (
     Reference,
     build_report,
@@ -41,6 +42,7 @@ from models.monitoring.performance import latest_matured_vintage
 from models.monitoring.policy import MonitoringSettings
 from models.monitoring.report import MonitoringReport, write_plots, write_report
 from models.plots import markdown_image
+from models.scoring.runs import SERVING_ALIAS
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
 from orchestration.metadata import table_key, table_metadata
@@ -217,11 +219,18 @@ def _report_day(
         settings,
         use_case.name,
         trained_until=training_end(use_case, day),
+        champion_version=_champion_of(lake, use_case, day),
     )
     path = write_report(use_case.name, found, context.run_id, {})
     row = _stamp(verdict_row(found, path), context)
     lake.append(tables.verdicts, row, commit=commit_info(context, [day]))
     return found, path
+
+
+def _champion_of(lake: Lakehouse, use_case: UseCase, day: date) -> str | None:
+    """The model version of the day's current champion scoring run (None: not scored)."""
+    runs = scored_runs(lake, use_case, [day]).filter(pl.col("model_alias") == SERVING_ALIAS)
+    return str(runs["model_version"][0]) if runs.height else None
 
 
 def verdict_row(found: MonitoringReport, path: Path) -> pl.DataFrame:

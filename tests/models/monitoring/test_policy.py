@@ -209,6 +209,17 @@ def test_decay_is_pooled_over_the_window_and_finds_its_onset() -> None:
     assert performance_decay(_vintages([0.80, 0.79, 0.81, 0.80, 0.75]), policy) is None
 
 
+def test_a_new_champion_is_not_blamed_for_its_predecessor_decay() -> None:
+    """The decayed vintages were v3's: with v5 serving (no matured vintage yet) no decay."""
+    policy = RetrainPolicy(roc_auc_margin=0.03, decay_window_days=14, min_labelled=500)
+    decayed = _vintages([0.80, 0.72, 0.71])
+    assert performance_decay(decayed, policy, champion_version="3") is not None
+    assert performance_decay(decayed, policy, champion_version="5") is None
+    assessed = assess(HEALTHY, _drift([("a", 0.0, "ok", 0.5)]), decayed, policy,
+                      champion_version="5")  # fmt: skip
+    assert not assessed.retrain and assessed.triggers == []
+
+
 def test_a_young_vintage_short_of_labels_is_not_a_drop() -> None:
     """The newest vintage, still short of labels (coverage 0.3), reads 0.60: not a decay."""
     policy = RetrainPolicy(roc_auc_margin=0.03, decay_window_days=14, min_label_coverage=0.8)
