@@ -107,7 +107,9 @@ def add_commands(sub: Any, context: Context) -> None:
 
 
 def versions_frame(registry: ModelRegistry) -> pl.DataFrame:
-    """One row per registered version, newest first."""
+    """One row per registered version, newest first, with its lifecycle state."""
+    from models.lifecycle.states import state_of
+
     aliases = registry.aliases()
     rows = []
     for v in registry.versions():
@@ -116,6 +118,7 @@ def versions_frame(registry: ModelRegistry) -> pl.DataFrame:
             {
                 "version": int(v.version),
                 "aliases": ",".join(aliases.get(str(v.version), [])),
+                "state": state_of(tags, aliases.get(str(v.version))),
                 "created": datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).strftime(
                     "%Y-%m-%d %H:%M"
                 ),
@@ -130,6 +133,7 @@ def versions_frame(registry: ModelRegistry) -> pl.DataFrame:
     schema = {
         "version": pl.Int64,
         "aliases": pl.String,
+        "state": pl.String,
         "created": pl.String,
         "test_roc_auc": pl.Float64,
         "test_ece": pl.Float64,

@@ -71,13 +71,16 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a world and materialize the pipeline end to end")
     demo.add_argument("--customers", type=int, help="customers at the start (default 2000)")
-    demo.add_argument("--days", type=int, help="days to simulate (default 200)")
+    demo.add_argument("--days", type=int, help="days to simulate (default 280)")
     demo.add_argument("--seed", type=int, help="simulation seed (default 7)")
     demo.add_argument("--start-date", help="first day, YYYY-MM-DD (default 2025-01-01)")
     demo.add_argument(
-        "--drift-day", type=int, help="inject drift from this day (default: 12 days before the end)"
+        "--drift-day", type=int, help="usage shift (covariate) from this day (default 126)"
     )
-    demo.add_argument("--no-drift", action="store_true", help="simulate without drift")
+    demo.add_argument(
+        "--concept-day", type=int, help="concept shift (churn_risk) from this day (default 130)"
+    )
+    demo.add_argument("--no-drift", action="store_true", help="simulate without either shift")
     demo.add_argument("--usage-shift", type=float, help="usage change at the drift (-0.35)")
     demo.set_defaults(run=_demo)
 
@@ -117,7 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one of a use case's Dagster jobs")
     run.add_argument("name", help="use-case name")
     run.add_argument(
-        "job", choices=["ingest_and_features", "daily_pipeline", "weekly_retrain", "training_set"]
+        "job",
+        choices=[
+            "ingest_and_features",
+            "daily_pipeline",
+            "weekly_retrain",
+            "promotion_gate",
+            "training_set",
+        ],
     )
     run.add_argument("--date", type=date.fromisoformat, help="one daily partition")
     run.add_argument("--from", dest="first", type=date.fromisoformat, help="first partition")
@@ -186,16 +196,20 @@ def _demo(args: argparse.Namespace) -> int:
         ("seed", "SCOREHOUSE_SIM_SEED"),
         ("start_date", "SCOREHOUSE_START_DATE"),
         ("drift_day", "SCOREHOUSE_SIM_DRIFT_DAY"),
+        ("concept_day", "SCOREHOUSE_SIM_CONCEPT_DAY"),
         ("usage_shift", "SCOREHOUSE_SIM_USAGE_SHIFT"),
     ]:
         if getattr(args, flag) is not None:
             os.environ[env] = str(getattr(args, flag))
+    # The demo shows the loop at work: a covariate shift shortly after the first model, then a
+    # concept shift, over a world long enough for labels to mature and a retrain to learn it.
+    os.environ.setdefault("SCOREHOUSE_SIM_DAYS", "280")
     if args.no_drift:
         os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = ""
-    elif "SCOREHOUSE_SIM_DRIFT_DAY" not in os.environ:
-        # The demo shows monitoring at work: a product change shortly before the scored days.
-        days = int(os.environ.get("SCOREHOUSE_SIM_DAYS", "200"))
-        os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = str(max(days - 12, 1))
+        os.environ["SCOREHOUSE_SIM_CONCEPT_DAY"] = ""
+    else:
+        os.environ.setdefault("SCOREHOUSE_SIM_DRIFT_DAY", "126")
+        os.environ.setdefault("SCOREHOUSE_SIM_CONCEPT_DAY", "130")
     from orchestration.demo import run_demo
 
     run_demo()
@@ -305,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
 
     use_case = load_use_cases()[args.name]
     tags: dict[str, str] = {}
-    partitioned = args.job != "weekly_retrain" and args.job != "training_set"
+    partitioned = args.job in ("ingest_and_features", "daily_pipeline")
     if partitioned:
         first = args.first or args.date
         last = args.last or args.date or first

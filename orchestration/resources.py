@@ -93,6 +93,9 @@ class SimulatorResource(ConfigurableResource):
     drift_day: int | None = WORLD.drift_day
     usage_shift: float = WORLD.usage_shift
     price_change: float = WORLD.price_change
+    concept_day: int | None = WORLD.concept_day
+    churn_risk: float = WORLD.churn_risk
+    churn_risk_segment: str = WORLD.churn_risk_segment
     loans: int = WORLD.loans
     shock_day: int | None = WORLD.shock_day
 
@@ -115,6 +118,11 @@ class SimulatorResource(ConfigurableResource):
                 drift.append(DriftInjection("usage_shift", start, self.usage_shift))
             if self.price_change:
                 drift.append(DriftInjection("price_change", start, self.price_change))
+        if self.concept_day is not None and self.churn_risk:
+            column, _, value = self.churn_risk_segment.partition("=")
+            start = WORLD.start_date + timedelta(days=self.concept_day)
+            segment = {column: value} if value else None
+            drift.append(DriftInjection("churn_risk", start, self.churn_risk, segment))
         return SimulationConfig(
             customers=self.customers,
             start_date=WORLD.start_date,

@@ -28,6 +28,12 @@ class WorldSettings:
     """Price change from the drift day: prices × (1 + this); ``SCOREHOUSE_SIM_PRICE_CHANGE``."""
     simulate: bool = True
     """``SCOREHOUSE_SIMULATE=0``: built-in sources are real (their jobs never simulate)."""
+    concept_day: int | None = None
+    """Day of the concept shift (``churn_risk`` drift), or None; ``SCOREHOUSE_SIM_CONCEPT_DAY``."""
+    churn_risk: float = 4.0
+    """Cancellation odds × (1 + this) from the concept day; ``SCOREHOUSE_SIM_CHURN_RISK``."""
+    churn_risk_segment: str = "region=EMEA"
+    """Who the concept shift affects (``column=value``); ``SCOREHOUSE_SIM_CHURN_RISK_SEGMENT``."""
     loans: int = 2000
     """Open loans of the lending world on the start date; ``SCOREHOUSE_SIM_LOANS``."""
     shock_day: int | None = 540
@@ -52,6 +58,11 @@ class WorldSettings:
             usage_shift=float(os.environ.get("SCOREHOUSE_SIM_USAGE_SHIFT", "-0.35")),
             price_change=float(os.environ.get("SCOREHOUSE_SIM_PRICE_CHANGE", "0.0")),
             simulate=os.environ.get("SCOREHOUSE_SIMULATE", "1") not in ("0", "false", "no"),
+            concept_day=int(concept)
+            if (concept := os.environ.get("SCOREHOUSE_SIM_CONCEPT_DAY"))
+            else None,
+            churn_risk=float(os.environ.get("SCOREHOUSE_SIM_CHURN_RISK", "4.0")),
+            churn_risk_segment=os.environ.get("SCOREHOUSE_SIM_CHURN_RISK_SEGMENT", "region=EMEA"),
             loans=int(os.environ.get("SCOREHOUSE_SIM_LOANS", "2000")),
             shock_day=None if shock_day in ("", "none") else int(shock_day),
         )

@@ -2,11 +2,13 @@
 
 Per source system (shared by the use cases built on it): the simulated landing asset (simulated
 sources only), ``bronze/*`` and ``silver/*``, and the GX checks of its silver tables. Per use
-case ``<uc>``: the feature tables and labels, ``feast/<uc>_online_store``, the training set, model,
-evaluation, champion and model card, batch scoring and online predictions, monitoring, and the
-evidence its spec asks for (LIME agreement, fairness); jobs
-``<uc>_ingest_and_features``, ``<uc>_daily_pipeline`` (scheduled), ``<uc>_weekly_retrain``
-(scheduled; also launched by the ``<uc>_monitoring_retrain`` sensor) and ``<uc>_training_set``.
+case ``<uc>``: the feature tables and labels, ``feast/<uc>_online_store``, the training set, model
+and evaluation (a candidate) and its model card, the promotion gate, batch scoring (champion and
+shadow) and online predictions, monitoring, and the evidence its spec asks for (LIME agreement,
+fairness); jobs ``<uc>_ingest_and_features``, ``<uc>_daily_pipeline`` (scheduled),
+``<uc>_weekly_retrain`` (scheduled; also launched by the ``<uc>_monitoring_retrain`` sensor: it
+only produces a candidate), ``<uc>_promotion_gate`` (scheduled; also launched by
+``<uc>_promotion_gate_sensor``) and ``<uc>_training_set``.
 One ``feast/registry`` asset applies every use case's Feast definitions.
 """
 
@@ -43,7 +45,7 @@ from orchestration.features.feast_assets import (
 )
 from orchestration.ingest.assets import source_assets
 from orchestration.monitoring.assets import monitoring_assets
-from orchestration.monitoring.sensor import retrain_sensor
+from orchestration.monitoring.sensor import retrain_schedule, retrain_sensor
 from orchestration.profiles import executor_definition, load_profile
 from orchestration.resources import default_resources
 from orchestration.scoring.assets import scoring_assets
@@ -51,6 +53,7 @@ from orchestration.settings import WORLD
 from orchestration.sources.assets import simulated_landing
 from orchestration.training.assets import training_assets
 from orchestration.training.checks import quality_checks
+from orchestration.training.gate import gate_asset, gate_schedule, gate_sensor
 
 
 @dataclass
@@ -97,6 +100,7 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
     online = parts.add([feast_online_store(use_case)])
     built = parts.add([training_set(use_case)])
     trained = parts.add(training_assets(use_case))
+    gated = parts.add([gate_asset(use_case, deps=[trained[-1]])])
     scored = parts.add(scoring_assets(use_case))
     monitored = parts.add(monitoring_assets(use_case))
     evidence = parts.add(evidence_assets(use_case))
@@ -120,7 +124,13 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
             # The registry first: on a fresh home the training set needs its feature service.
             [REGISTRY_KEY, *built, *trained, *card],
             "Rebuild the training set, validate it (blocking GX check), train and register a "
-            "challenger, evaluate it against the champion and decide the promotion.",
+            "candidate and evaluate it against the champion on its out-of-time rows. Nothing "
+            "is promoted here: the promotion gate decides.",
+        ),
+        "promotion_gate": (
+            gated,
+            "The promotion gate: a candidate into shadow, a shadow model promoted or rejected on "
+            "paired matured outcomes (bootstrap intervals), every move recorded.",
         ),
         "training_set": (
             [REGISTRY_KEY, training_set_key(use_case)],
@@ -141,16 +151,10 @@ def add_use_case(parts: Parts, use_case: UseCase) -> None:
     parts.schedules.append(
         _daily_schedule(made["daily_pipeline"], schedules.daily, f"{name}_daily_schedule")
     )
-    parts.schedules.append(
-        ScheduleDefinition(
-            name=f"{name}_weekly_retrain_schedule",
-            job=made["weekly_retrain"],
-            cron_schedule=schedules.retrain,
-            execution_timezone="UTC",
-            default_status=DefaultScheduleStatus.STOPPED,
-        )
-    )
+    parts.schedules.append(retrain_schedule(use_case, f"{name}_weekly_retrain"))
+    parts.schedules.append(gate_schedule(use_case, made["promotion_gate"]))
     parts.sensors.append(retrain_sensor(use_case, f"{name}_weekly_retrain"))
+    parts.sensors.append(gate_sensor(use_case, f"{name}_promotion_gate"))
 
 
 def build_definitions(use_cases: UseCases) -> Definitions:

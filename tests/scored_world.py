@@ -16,7 +16,7 @@ from dagster import DagsterInstance, materialize
 
 from lakehouse.features.training_set import build_training_set
 from lakehouse.storage import Lakehouse
-from models.lifecycle.registry import CHAMPION, ModelRegistry, RunContext
+from models.lifecycle.registry import CANDIDATE, CHAMPION, STATE_TAG, ModelRegistry, RunContext
 from models.training.params import TrainingParams
 from models.training.train import train
 from models.usecase import UseCase, load_use_cases
@@ -80,6 +80,13 @@ def train_and_register(
     return registry.log_training_run(model, use_case.encoding, context).version
 
 
+def make_champion(registry: ModelRegistry, version: str) -> None:
+    """Make ``version`` the champion directly (a test's starting state, without the gate)."""
+    registry.set_alias(CHAMPION, version)
+    registry.delete_alias(CANDIDATE)
+    registry.tag_version(version, {STATE_TAG: CHAMPION})
+
+
 @contextmanager
 def world_home(root: Path) -> Iterator[None]:
     """The world's SCOREHOUSE_HOME (MLflow, Feast) while the context is open."""
@@ -115,7 +122,7 @@ def build_template(root: Path) -> None:
         )
         lake.replace(table, built.frame)
         registry = ModelRegistry(use_case.model_name)
-        registry.set_alias(CHAMPION, train_and_register(lake, registry, use_case))
+        make_champion(registry, train_and_register(lake, registry, use_case))
 
 
 def _feast_state(folder: str, names: list[str]) -> list[str]:

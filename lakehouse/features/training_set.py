@@ -46,20 +46,28 @@ def build_training_set(
     feature_service: str,
     first_as_of: date,
     every_days: int = 7,
+    matured_by: date | None = None,
 ) -> TrainingSet:
     """Labels with as-of ≥ ``first_as_of`` every ``every_days`` days, joined to the service,
-    in the columns and types of ``spec`` (the training-set table)."""
+    in the columns and types of ``spec`` (the training-set table). ``matured_by``: only the
+    labels that had matured by the end of that day (the daily partition ``P`` writes the labels
+    of as-of ``P − (maturity_days − 1)``, ``lakehouse.features.labels``), so a retrain for a
+    given day learns only from outcomes known on it, whatever was ingested since."""
     labels_version = lake.version(labels.table)
     if labels_version is None:
         raise FileNotFoundError(f"{labels.table} has never been written: materialize labels first")
-    rows = lake.scan(labels.table, version=labels_version).filter(
-        (pl.col(AS_OF) >= first_as_of)
-        & (((pl.col(AS_OF) - pl.lit(first_as_of)).dt.total_days() % every_days) == 0)
+    keep = (pl.col(AS_OF) >= first_as_of) & (
+        ((pl.col(AS_OF) - pl.lit(first_as_of)).dt.total_days() % every_days) == 0
     )
+    if matured_by is not None:
+        keep &= pl.col(AS_OF) <= matured_by - timedelta(days=labels.maturity_days - 1)
+    rows = lake.scan(labels.table, version=labels_version).filter(keep)
     entities = rows.select(labels.join_key, AS_OF, "event_timestamp", labels.column).collect()
     if entities.is_empty():
+        bound = f" matured by {matured_by}" if matured_by is not None else ""
         raise ValueError(
             f"{labels.table} v{labels_version} has no matured labels with as-of ≥ {first_as_of}"
+            + bound
         )
     job = store.get_historical_features(
         entity_df=entities.to_pandas(), features=store.get_feature_service(feature_service)

@@ -1,24 +1,25 @@
-"""Champion/challenger: compare on the same out-of-time rows, promote or reject, roll back.
+"""Lifecycle moves of model versions, recorded with their evidence; decisions on out-of-time rows.
 
-The challenger is judged on its own out-of-time test rows (the training-set version and split
-dates it was trained with, read back from its model-version tags); the current champion is
-scored on exactly those rows. The ``champion`` alias moves to the challenger only if
+Every move (``models.lifecycle.states``) is applied the same way (``apply_moves``): the aliases
+first (a version's live state is its alias: ``candidate``, ``shadow``, ``champion``), then its
+``lifecycle_state`` and decision tags, then one append of the moves' rows to the use case's
+model-decisions table. If recording fails, the aliases are put back as they were.
 
-* it beats the champion's ROC-AUC by at least ``roc_auc_margin``, and
-* its expected calibration error is at most ``max_calibration_error``;
-
-with no champion yet, the challenger must clear absolute floors instead
-(``first_model_min_roc_auc``, ``first_model_max_calibration_error``). Every decision —
-promote, reject, rollback, unchanged — is written as tags on the challenger's model version and
-as a row of the use case's append-only model-decisions table.
+On out-of-time rows (``compare``): a candidate is judged on its own test rows (the training-set
+version and split dates it was trained with, read back from its tags) and the champion is
+scored on exactly those rows. ``promote_challenger`` decides on them directly — a use case's
+first model (floors ``first_model_min_roc_auc``, ``first_model_max_calibration_error``), or a
+policy whose ``evidence`` is ``out_of_time`` — and otherwise the gate uses them to admit a
+candidate into shadow (``models.lifecycle.gate``). ``rollback`` re-points the champion.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,20 +29,21 @@ from lakehouse.commit import CommitInfo
 from lakehouse.storage import Lakehouse
 from models.lifecycle.policy import PromotionPolicy
 from models.lifecycle.registry import (
-    CHALLENGER,
+    CANDIDATE,
     CHAMPION,
     ORPHAN_TAG,
+    STATE_TAG,
     ModelRegistry,
     RegistryError,
 )
-from models.lifecycle.shadow import matured_shadow_rows
+from models.lifecycle.states import ALIAS_OF, REJECTED, RETIRED, check_move, evidence_json
 from models.lifecycle.tables import DECISION_COLUMNS
 from models.metrics import binary_metrics
 from models.training.params import TimeSplit, split_from_tags
 from models.training.train import predict
 from models.usecase.spec import UseCase
 
-SHADOW_EVIDENCE = "matured shadow-scoring"
+OUT_OF_TIME = "out-of-time"
 
 
 @dataclass(frozen=True)
@@ -55,26 +57,36 @@ class Evaluated:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Challenger and champion (if any) on the challenger's out-of-time rows."""
+    """A candidate and the champion (if any) on the candidate's out-of-time rows."""
 
     rows: pl.DataFrame
     challenger: Evaluated
     champion: Evaluated | None
     note: str = ""
-    evidence: str = "out-of-time"
+    evidence: str = OUT_OF_TIME
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What happened to the ``champion`` alias, and why."""
+    """One lifecycle move of a version (or a recorded non-move), and why."""
 
-    decision: str  # promote | reject | rollback | unchanged
+    decision: str  # shadow | promote | reject | retire | rollback | unchanged | no-op
     reason: str
     challenger_version: str
+    """The version the decision is about."""
     champion_version: str | None  # the champion before the decision
     challenger_roc_auc: float | None = None
     champion_roc_auc: float | None = None
     challenger_calibration_error: float | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    as_of: date | None = None
+    trigger: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def moves(self) -> bool:
+        return self.to_state is not None and self.to_state != self.from_state
 
 
 def decide(
@@ -82,7 +94,7 @@ def decide(
     champion: Mapping[str, float] | None,
     policy: PromotionPolicy,
     rows: int,
-    evidence: str = "out-of-time",
+    evidence: str = OUT_OF_TIME,
 ) -> tuple[str, str]:
     """``("promote" | "reject", reason)`` from metrics measured on the same ``rows``."""
     auc, ece = challenger["roc_auc"], challenger["ece"]
@@ -132,30 +144,23 @@ def compare(
     registry: ModelRegistry,
     lake: Lakehouse,
     use_case: UseCase,
-    policy: PromotionPolicy | None = None,
+    version: str | None = None,
 ) -> Comparison:
-    """The ``challenger`` and the ``champion`` on the same rows: matured shadow-scoring rows
-    when the policy asks for them and there are enough, else the challenger's out-of-time rows.
-    """
-    challenger = registry.alias(CHALLENGER)
-    if challenger is None:
-        raise RegistryError(f"model {registry.model_name} has no {CHALLENGER!r} version")
+    """``version`` (default: the ``candidate``) and the ``champion`` on that version's
+    out-of-time rows."""
+    found = registry.version(version) if version is not None else registry.alias(CANDIDATE)
+    if found is None:
+        raise RegistryError(f"model {registry.model_name} has no {CANDIDATE!r} version")
     champion = registry.alias(CHAMPION)
-    if policy is not None and policy.evidence != "out_of_time" and champion is not None:
-        shadow = matured_shadow_rows(lake, use_case, str(champion.version), str(challenger.version))
-        if shadow.height >= policy.min_shadow_rows or policy.evidence == "shadow":
-            return _shadow_comparison(
-                shadow, use_case, str(challenger.version), str(champion.version)
-            )
-    rows = out_of_time_rows(lake, use_case, challenger)
+    rows = out_of_time_rows(lake, use_case, found)
     note = ""
-    if champion is not None and champion.version != challenger.version:
+    if champion is not None and champion.version != found.version:
         champion_split = split_from_tags(champion.tags)
-        challenger_split = split_from_tags(challenger.tags)
+        own_split = split_from_tags(found.tags)
         if (
             isinstance(champion_split, TimeSplit)
-            and isinstance(challenger_split, TimeSplit)
-            and champion_split.validation_end >= challenger_split.test_start
+            and isinstance(own_split, TimeSplit)
+            and champion_split.validation_end >= own_split.test_start
         ):
             note = (
                 f"champion v{champion.version} was fitted or early-stopped on outcomes "
@@ -163,29 +168,21 @@ def compare(
             )
     return Comparison(
         rows,
-        evaluate(registry, use_case, str(challenger.version), rows),
+        evaluate(registry, use_case, str(found.version), rows),
         evaluate(registry, use_case, str(champion.version), rows) if champion is not None else None,
         note,
     )
 
 
-def _shadow_comparison(
-    rows: pl.DataFrame, use_case: UseCase, challenger: str, champion: str
-) -> Comparison:
-    """Both versions judged on their stored shadow/served scores of the same entities."""
-
-    def evaluated(version: str, column: str) -> Evaluated:
-        scores = rows[column].to_numpy()
-        labels = rows[use_case.label.definition.column].to_numpy()
-        metrics = binary_metrics(labels, scores) if len(set(labels)) == 2 else {}
-        return Evaluated(version, metrics, scores)
-
-    return Comparison(
-        rows,
-        evaluated(challenger, "challenger_score"),
-        evaluated(champion, "champion_score"),
-        evidence=SHADOW_EVIDENCE,
-    )
+def comparison_evidence(comparison: Comparison) -> dict[str, Any]:
+    """The out-of-time comparison as evidence JSON."""
+    return {
+        "kind": comparison.evidence,
+        "rows": comparison.rows.height,
+        "candidate": comparison.challenger.metrics,
+        "champion": comparison.champion.metrics if comparison.champion else None,
+        "note": comparison.note,
+    }
 
 
 def promote_challenger(
@@ -196,23 +193,19 @@ def promote_challenger(
     *,
     comparison: Comparison | None = None,
     dagster_run_id: str | None = None,
+    as_of: date | None = None,
 ) -> Decision:
-    """Move ``champion`` to the challenger if it wins (see the module docstring); record why."""
-    comparison = comparison or compare(registry, lake, use_case, policy)
+    """Decide the candidate on its out-of-time rows: ``candidate → champion`` (the champion
+    before is retired) or ``candidate → rejected``; record why (see the module docstring)."""
+    comparison = comparison or compare(registry, lake, use_case)
     challenger, champion = comparison.challenger, comparison.champion
-    orphan = registry.version(challenger.version).tags.get(ORPHAN_TAG)
+    tags = registry.version(challenger.version).tags
+    state = tags.get(STATE_TAG, CANDIDATE)
     if champion is not None and champion.version == challenger.version:
         verdict, reason = "unchanged", f"v{challenger.version} is already the champion"
-    elif orphan:
-        verdict, reason = "reject", f"v{challenger.version} is an orphan ({orphan}); champion kept"
-    elif comparison.evidence == SHADOW_EVIDENCE and (
-        comparison.rows.height < policy.min_shadow_rows or not challenger.metrics
-    ):
+    elif tags.get(ORPHAN_TAG):
         verdict = "reject"
-        reason = (
-            f"only {comparison.rows.height} {comparison.evidence} rows (policy needs "
-            f"{policy.min_shadow_rows} with matured labels of both outcomes); champion kept"
-        )
+        reason = f"v{challenger.version} is an orphan ({tags[ORPHAN_TAG]}); champion kept"
     else:
         verdict, reason = decide(
             challenger.metrics,
@@ -223,6 +216,7 @@ def promote_challenger(
         )
         if comparison.note:
             reason = f"{reason} (note: {comparison.note})"
+    target = {"promote": CHAMPION, "reject": REJECTED}.get(verdict)
     decision = Decision(
         verdict,
         reason,
@@ -231,9 +225,30 @@ def promote_challenger(
         challenger.metrics.get("roc_auc"),
         champion.metrics.get("roc_auc") if champion else None,
         challenger.metrics.get("ece"),
+        from_state=state,
+        to_state=target,
+        as_of=as_of,
+        trigger=tags.get("trigger"),
+        evidence=comparison_evidence(comparison),
     )
-    _apply(registry, lake, use_case, decision, target=challenger.version, run_id=dagster_run_id)
+    moves = [decision]
+    if verdict == "promote" and champion is not None:
+        moves.append(retirement(champion.version, challenger.version, as_of))
+    apply_moves(registry, lake, use_case, moves, run_id=dagster_run_id)
     return decision
+
+
+def retirement(version: str, successor: str, as_of: date | None) -> Decision:
+    """The move of a champion replaced by ``successor``."""
+    return Decision(
+        "retire",
+        f"replaced as champion by v{successor}",
+        version,
+        version,
+        from_state=CHAMPION,
+        to_state=RETIRED,
+        as_of=as_of,
+    )
 
 
 def rollback(
@@ -245,11 +260,15 @@ def rollback(
     reason: str = "",
     dagster_run_id: str | None = None,
 ) -> Decision:
-    """Point ``champion`` at an existing ``version`` (recorded as a ``rollback`` decision)."""
+    """Point ``champion`` at an existing ``version`` (recorded as a ``rollback`` decision; the
+    champion before is retired)."""
     target = registry.version(version)
     current = registry.alias(CHAMPION)
     previous = str(current.version) if current else None
     tags = target.tags
+    state = tags.get(STATE_TAG, RETIRED)
+    if state == CHAMPION and previous != str(target.version):
+        state = RETIRED  # tagged champion but no longer holding the alias: it left it
     decision = Decision(
         "rollback",
         f"champion re-pointed from {'v' + previous if previous else 'none'} to v{target.version}"
@@ -259,52 +278,89 @@ def rollback(
         float(tags["test_roc_auc"]) if "test_roc_auc" in tags else None,
         None,
         float(tags["test_ece"]) if "test_ece" in tags else None,
+        from_state=state,
+        to_state=CHAMPION,
     )
-    _apply(registry, lake, use_case, decision, target=str(target.version), run_id=dagster_run_id)
+    moves = [decision]
+    if previous is not None and previous != str(target.version):
+        moves.append(retirement(previous, str(target.version), None))
+    apply_moves(registry, lake, use_case, moves, run_id=dagster_run_id, checked=False)
     return decision
 
 
-def _apply(
+def apply_moves(
     registry: ModelRegistry,
     lake: Lakehouse,
     use_case: UseCase,
-    decision: Decision,
+    decisions: Sequence[Decision],
     *,
-    target: str,
     run_id: str | None,
+    checked: bool = True,
 ) -> None:
-    """Move the alias (promote/rollback), then record; undo the move if recording fails."""
-    moves = decision.decision in ("promote", "rollback")
-    if moves:
-        registry.set_alias(CHAMPION, target)
+    """Move the aliases, tag the versions, record every decision in one commit; put the aliases
+    back if anything after the first alias move fails (see the module docstring)."""
+    if checked:
+        for d in decisions:
+            if d.moves:
+                check_move(d.challenger_version, d.from_state or "", d.to_state or "")
+    before = registry.alias_versions()
     decided_at = datetime.now(UTC)
-    decision_id = uuid.uuid4().hex
+    ids = [uuid.uuid4().hex for _ in decisions]
     try:
-        registry.tag_version(
-            decision.challenger_version,
-            {
-                "decision": decision.decision,
-                "decision_reason": decision.reason[:5000],
+        for d in decisions:
+            if d.moves:
+                _move_aliases(registry, d)
+        for d, decision_id in zip(decisions, ids, strict=True):
+            tags = {
+                "decision": d.decision,
+                "decision_reason": d.reason[:5000],
                 "decided_at": decided_at.isoformat(),
                 "decision_id": decision_id,
-            },
+            }
+            if d.moves:
+                tags[STATE_TAG] = d.to_state or ""
+                if d.as_of is not None:
+                    tags[f"{d.to_state}_since"] = d.as_of.isoformat()
+            registry.tag_version(d.challenger_version, tags)
+        frame = pl.concat(
+            [
+                decision_frame(d, i, decided_at, registry.model_name, run_id)
+                for d, i in zip(decisions, ids, strict=True)
+            ]
         )
         lake.append(
             use_case.tables.decisions,
-            decision_frame(decision, decision_id, decided_at, registry.model_name, run_id),
-            commit=CommitInfo(run_id=run_id, asset_key=f"ml/{use_case.name}_champion"),
+            frame,
+            commit=CommitInfo(run_id=run_id, asset_key=f"ml/{use_case.name}_promotion_gate"),
         )
     except Exception:
-        if moves:
-            _restore(registry, decision.champion_version)
+        _restore(registry, before)
         raise
 
 
-def _restore(registry: ModelRegistry, version: str | None) -> None:
-    if version is None:
-        registry.client.delete_registered_model_alias(registry.model_name, CHAMPION)
-    else:
-        registry.set_alias(CHAMPION, version)
+def _move_aliases(registry: ModelRegistry, decision: Decision) -> None:
+    version = decision.challenger_version
+    leaving = ALIAS_OF.get(decision.from_state or "")
+    entering = ALIAS_OF.get(decision.to_state or "")
+    if entering is not None:
+        registry.set_alias(entering, version)
+    if leaving is not None and leaving != entering:
+        current = registry.alias(leaving)
+        if current is not None and str(current.version) == version:
+            registry.delete_alias(leaving)
+
+
+def _restore(registry: ModelRegistry, aliases: Mapping[str, str]) -> None:
+    """Put the live aliases back as they were (best effort: the original error is raised)."""
+    try:
+        now = registry.alias_versions()
+        for alias in ALIAS_OF.values():
+            if alias in aliases and now.get(alias) != aliases[alias]:
+                registry.set_alias(alias, aliases[alias])
+            elif alias not in aliases and alias in now:
+                registry.delete_alias(alias)
+    except Exception:  # the failure being handled is the one to report
+        pass
 
 
 def decision_frame(
@@ -327,5 +383,10 @@ def decision_frame(
         "champion_roc_auc": decision.champion_roc_auc,
         "challenger_calibration_error": decision.challenger_calibration_error,
         "dagster_run_id": run_id,
+        "from_state": decision.from_state,
+        "to_state": decision.to_state,
+        "as_of_date": decision.as_of,
+        "trigger": decision.trigger,
+        "evidence": evidence_json(decision.evidence) if decision.evidence else None,
     }
     return pl.DataFrame([row], schema=DECISION_COLUMNS)

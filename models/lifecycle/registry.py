@@ -12,8 +12,9 @@ contract, the reason catalogue and the use-case spec beside it, so
 ``mlflow.pyfunc.load_model("models:/churn@champion")`` and ``mlflow models serve`` work.
 
 A training run becomes, in this order: an MLflow run (params, metrics, tags, artifacts, the
-model), marked FINISHED; a version of the use case's registered model; the alias ``challenger``
-on that version; the run renamed ``<use case>-v<version>-<date>``. The store is pinged before
+model), marked FINISHED; a version of the use case's registered model; the alias ``candidate``
+on that version (lifecycle state ``candidate``, ``models.lifecycle.states``); the run renamed
+``<use case>-v<version>-<date>``. The store is pinged before
 anything is written; if a step fails afterwards the run is marked FAILED and a version created
 by the failing call is deleted, so a failure never leaves a registered version without its alias
 and tags.
@@ -45,8 +46,15 @@ from lakehouse.config import scorehouse_home
 from models.encoding import FeatureEncoding
 from models.training.train import TrainedModel, params_for_logging
 
-CHALLENGER = "challenger"
+CANDIDATE = "candidate"
+SHADOW = "shadow"
 CHAMPION = "champion"
+CHALLENGER = CANDIDATE
+"""A newly trained version waits for the promotion gate under the ``candidate`` alias (the name
+``CHALLENGER`` is kept for callers of the comparison on out-of-time rows)."""
+STATE_TAG = "lifecycle_state"
+"""The version's current lifecycle state (``models.lifecycle.states``); its history is the
+use case's model-decisions table."""
 ORPHAN_TAG = "scorehouse.orphan"
 """Tag of a version registered by a run that failed or died before any decision on it (set by
 ``scorehouse doctor``); promotion refuses such a version."""
@@ -149,7 +157,7 @@ class ModelRegistry:
         *,
         example: pd.DataFrame | None = None,
     ) -> RegisteredVersion:
-        """Log ``model`` as a run, register it as a new version and alias it ``challenger``.
+        """Log ``model`` as a run, register it as a new version and alias it ``candidate``.
 
         ``artifacts`` maps extra artifact paths (e.g. ``plots/roc.png``) to their bytes; the
         model (MLflow xgboost format) and its feature contract are always logged; ``example``
@@ -246,12 +254,13 @@ class ModelRegistry:
             "test_roc_auc": f"{model.metrics['test']['roc_auc']:.6f}",
             "test_ece": f"{model.metrics['test']['ece']:.6f}",
             "validation_roc_auc": f"{model.metrics['validation']['roc_auc']:.6f}",
+            STATE_TAG: CANDIDATE,
         }
         created = self.client.create_model_version(
             self.model_name, model_uri, run_id, tags=version_tags
         )
         try:
-            self.client.set_registered_model_alias(self.model_name, CHALLENGER, created.version)
+            self.client.set_registered_model_alias(self.model_name, CANDIDATE, created.version)
         except Exception as exc:
             deleted = self._quietly(
                 lambda: self.client.delete_model_version(self.model_name, created.version)
@@ -291,6 +300,21 @@ class ModelRegistry:
 
     def set_alias(self, alias: str, version: str | int) -> None:
         self.client.set_registered_model_alias(self.model_name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias (nothing happens when it is not set)."""
+        if self.alias(alias) is not None:
+            self.client.delete_registered_model_alias(self.model_name, alias)
+
+    def alias_versions(self) -> dict[str, str]:
+        """Every alias and its version, read in one call (a consistent view of the aliases)."""
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+        return {alias: str(version) for alias, version in model.aliases.items()}
 
     def tag_version(self, version: str | int, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():

@@ -31,6 +31,7 @@ from models.monitoring.drift import drift_table, sort_by_severity
 from models.monitoring.performance import label_day, latest_matured_vintage, vintage_performance
 from models.monitoring.policy import PIPELINE_FAULT, SCORE, MonitoringSettings, assess
 from models.monitoring.report import MonitoringReport, psi_png, score_png
+from models.training.params import TimeSplit
 from models.usecase.spec import UseCase
 
 
@@ -180,6 +181,20 @@ def _training_roc_auc(registry: ModelRegistry, version: str) -> float:
         return float("nan")
 
 
+def training_end(use_case: UseCase, day: date) -> date | None:
+    """The last as-of date a model trained on ``day`` would fit on: the newest matured label
+    (written by partition ``A + maturity − 1``) less the validation, test and gap days of the
+    use case's time split; every labelled day for a holdout split."""
+    definition = use_case.label.definition
+    last = day - timedelta(days=max(definition.maturity_days - 1, 0))
+    if use_case.design.split != "time":
+        return last
+    split = TimeSplit.from_dates(
+        last - timedelta(days=100_000), last, use_case.params, definition.horizon_days
+    )
+    return split.train_end
+
+
 def build_report(
     as_of: date,
     drift: pl.DataFrame,
@@ -187,21 +202,37 @@ def build_report(
     performance: pl.DataFrame,
     settings: MonitoringSettings,
     use_case: str = "",
+    *,
+    trained_until: date | None = None,
+    champion_version: str | None = None,
 ) -> MonitoringReport:
-    """Verdict, retrain assessment and the action taken, from the stored monitoring rows."""
+    """Verdict, retrain assessment and the action taken, from the stored monitoring rows.
+    ``trained_until``: ``training_end`` of the day (defers a decay a retrain cannot learn yet);
+    ``champion_version``: the day's champion (only its own vintages show its decay)."""
     found, evidence = verdict(diagnosis, drift)
-    assessment = assess(found, drift, performance, settings.policy)
+    assessment = assess(
+        found,
+        drift,
+        performance,
+        settings.policy,
+        training_end=trained_until,
+        champion_version=champion_version,
+    )
     if assessment.retrain:
         action = (
-            f"Retrain requested: the `{use_case}_monitoring_retrain` sensor launches job "
-            f"`{use_case}_weekly_retrain` unless one was launched within "
-            f"{settings.policy.cooldown_days} days."
+            f"Retrain requested ({', '.join(assessment.triggers)}): the "
+            f"`{use_case}_monitoring_retrain` sensor launches job `{use_case}_weekly_retrain`, "
+            "which trains a *candidate* for the promotion gate, unless a retrain was launched "
+            f"within {settings.policy.cooldown_days} days or a candidate of the same trigger "
+            "is still waiting."
         )
     elif assessment.suppressed or found == PIPELINE_FAULT:
         action = (
             "Upstream pipeline fault reported; no retrain. Fix the source data, rebuild the "
             "day's features, re-score and re-run monitoring."
         )
+    elif assessment.deferred:
+        action = "Retrain deferred until it can learn from the change (see below)."
     else:
         action = "None: no trigger of the retrain policy fired."
     version = str(drift["model_version"][0]) if drift.height else "?"

@@ -118,6 +118,11 @@ class MonitoringReport:
                 + _bullets(self.assessment.suppressed)
                 if self.assessment.suppressed
                 else ""
+            )
+            + (
+                "\n\nTriggers deferred:\n\n" + _bullets(self.assessment.deferred)
+                if self.assessment.deferred
+                else ""
             ),
             f"## Feature drift (most severe first)\n\n{markdown_table(features, DRIFT_COLUMNS)}",
             f"## Score drift\n\n{markdown_table(score, DRIFT_COLUMNS)}",

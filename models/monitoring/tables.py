@@ -67,6 +67,8 @@ VERDICT_COLUMNS: dict[str, pl.DataType] = {
     "evidence": pl.List(pl.String()),
     "report_path": pl.String(),
     **_RUN,
+    "triggers": pl.List(pl.String()),
+    "deferred": pl.List(pl.String()),
 }
 
 
@@ -137,5 +139,6 @@ class MonitoringTables:
                 description="One row per monitoring run: verdict, retrain recommendation, report.",
                 primary_key=("as_of_date", "dagster_run_id"),
                 append_only=True,
+                additive_evolution=True,
             ),
         ]

@@ -28,6 +28,7 @@ from lakehouse.ingest.sources import BUILTIN_SOURCES
 from lakehouse.ingest.tables import SourceTables
 from lakehouse.sources.contract import FILE_FORMATS, LandingSource
 from models.encoding import FeatureEncoding
+from models.lifecycle.evidence import BusinessValue
 from models.lifecycle.policy import PromotionPolicy
 from models.monitoring.policy import (
     DiagnosisThresholds,
@@ -183,7 +184,7 @@ def parse_spec(raw: object, path: Path, *, start_date: date | None = None) -> Us
         params=params,
         reasons=reasons,
         scoring=scoring,
-        promotion=_dataclass(top.sub("promotion"), PromotionPolicy),
+        promotion=_promotion(top.sub("promotion"), features),
         monitoring=_monitoring(top.sub("monitoring")),
         schedules=_dataclass(top.sub("schedules"), Schedules),
         quality=_quality(top.sub("quality"), features, source),
@@ -625,6 +626,17 @@ def _checked(fields: _Fields, key: str, value: Any, hint: Any) -> Any:
     ):
         raise fields.error(key, f"must be {hint.__name__}, got {value!r}")
     return value
+
+
+def _promotion(fields: _Fields, features: FeatureSpec) -> PromotionPolicy:
+    business = fields.sub("business")
+    value = _dataclass(business, BusinessValue)
+    if value.value_feature is not None and value.value_feature not in features.service_features:
+        raise business.error(
+            "value_feature", f"{value.value_feature!r} is not a feature of the service"
+        )
+    fields.get("business")
+    return _dataclass(fields, PromotionPolicy, business=value)
 
 
 def _monitoring(fields: _Fields) -> MonitoringSettings:

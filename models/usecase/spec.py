@@ -186,10 +186,12 @@ class FairnessSpec:
 
 @dataclass(frozen=True)
 class Schedules:
-    """Cron schedules of the daily pipeline and the retrain (UTC; stopped until turned on)."""
+    """Cron schedules of the daily pipeline, the retrain and the promotion gate (UTC; stopped
+    until turned on)."""
 
     daily: str = "0 2 * * *"
     retrain: str = "0 3 * * 1"
+    gate: str = "0 5 * * *"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from orchestration.metadata import table_metadata
 from orchestration.partitions import commit_info, partition_days, source_partitions
 from orchestration.resources import LakehouseResource, ModelRegistryResource
 from orchestration.scoring.assets import prediction_keys
-from orchestration.training.assets import champion_key
+from orchestration.training.assets import evaluation_key
 
 AGREEMENT_CHECK = "lime_shap_agreement"
 FAIRNESS_CHECK = "adverse_impact_ratio"
@@ -239,11 +239,11 @@ def fairness_asset(use_case: UseCase) -> AssetsDefinition:
 
 
 def model_card_asset(use_case: UseCase) -> AssetsDefinition:
-    """The documentation pack of the newest version, after its promotion decision."""
+    """The documentation pack of the newest version (a candidate), after its evaluation."""
 
     @asset(
         key=model_card_key(use_case),
-        deps=[champion_key(use_case)],
+        deps=[evaluation_key(use_case)],
         group_name=f"{use_case.name}_training",
         kinds={"mlflow", "html"},
         description="Model card (HTML + Markdown) of the newest version, logged to its MLflow "

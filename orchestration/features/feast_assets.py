@@ -6,7 +6,7 @@ from the ``config`` parameter's annotation, which must be the class, not a strin
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from dagster import (
     AssetExecutionContext,
@@ -174,6 +174,7 @@ def training_set(use_case: UseCase) -> AssetsDefinition:
             feature_service=use_case.features.service,
             first_as_of=default_first_as_of(first_day(use_case.source), settings.history_days),
             every_days=settings.every_days,
+            matured_by=_trained_for(context),
         )
         versions = {**built.source_versions, definition.table: built.labels_version}
         commit = CommitInfo(
@@ -193,9 +194,20 @@ def training_set(use_case: UseCase) -> AssetsDefinition:
                 "source_versions": MetadataValue.json(versions),
                 "label_rate": float(built.frame[definition.column].mean() or 0.0),
                 "as_of_dates": built.frame["as_of_date"].n_unique(),
+                "last_as_of": str(built.frame["as_of_date"].max()),
                 "training_set_version": result.version,
                 **table_metadata(lake, table),
             }
         )
 
     return _training_set
+
+
+AS_OF_TAG = "scorehouse/as_of"
+"""The run tag of a retrain's day (set by the retrain sensor and schedule): the training set
+then holds only the labels matured by that day."""
+
+
+def _trained_for(context: AssetExecutionContext) -> date | None:
+    tag = context.run.tags.get(AS_OF_TAG)
+    return date.fromisoformat(tag) if tag else None

@@ -8,7 +8,8 @@
   merged into ``monitoring.<uc>_performance``.
 * ``monitoring/<uc>_report``: verdict (healthy / population drift / pipeline fault), retrain
   recommendation, markdown report with plots; one row appended to ``monitoring.<uc>_verdicts``,
-  which the use case's retrain sensor watches.
+  which the use case's retrain sensor watches; the use case's dashboard (trends over all days,
+  ``models.monitoring.dashboard``) rewritten, its path in the metadata.
 
 No ``from __future__ import annotations``: the generated ``Config`` class is an annotation.
 """
@@ -28,16 +29,20 @@ from dagster import (
 
 from lakehouse.storage import Lakehouse
 from models.markdown import markdown_table
+from models.monitoring.dashboard import write_dashboard
+from models.monitoring.inputs import scored_runs
 from models.monitoring.monitor import (
     Reference,
     build_report,
     drift_and_diagnosis,
     matured_performance,
+    training_end,
 )
 from models.monitoring.performance import latest_matured_vintage
 from models.monitoring.policy import MonitoringSettings
 from models.monitoring.report import MonitoringReport, write_plots, write_report
 from models.plots import markdown_image
+from models.scoring.runs import SERVING_ALIAS
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
 from orchestration.metadata import table_key, table_metadata
@@ -166,10 +171,14 @@ def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
         settings = to_dataclass(config, MonitoringSettings)
         for day in partition_days(context):
             found, path = _report_day(lake, use_case, day, settings, context)
+        # The trends over every day so far: one static page, rewritten with each report.
+        dashboard = write_dashboard(lake, use_case)
         return MaterializeResult(
             metadata={
                 "verdict": found.verdict,
                 "retrain_recommended": found.assessment.retrain,
+                "dashboard": MetadataValue.path(str(dashboard)),
+                "dashboard_url": MetadataValue.url(dashboard.as_uri()),
                 "report_path": MetadataValue.path(str(path)),
                 "report": MetadataValue.md(path.read_text()),
                 "plots": MetadataValue.md(
@@ -202,11 +211,26 @@ def _report_day(
         .sort("as_of_date")
         .tail(REPORT_VINTAGES)
     )
-    found = build_report(day, drift, diagnosis, performance_rows, settings, use_case.name)
+    found = build_report(
+        day,
+        drift,
+        diagnosis,
+        performance_rows,
+        settings,
+        use_case.name,
+        trained_until=training_end(use_case, day),
+        champion_version=_champion_of(lake, use_case, day),
+    )
     path = write_report(use_case.name, found, context.run_id, {})
     row = _stamp(verdict_row(found, path), context)
     lake.append(tables.verdicts, row, commit=commit_info(context, [day]))
     return found, path
+
+
+def _champion_of(lake: Lakehouse, use_case: UseCase, day: date) -> str | None:
+    """The model version of the day's current champion scoring run (None: not scored)."""
+    runs = scored_runs(lake, use_case, [day]).filter(pl.col("model_alias") == SERVING_ALIAS)
+    return str(runs["model_version"][0]) if runs.height else None
 
 
 def verdict_row(found: MonitoringReport, path: Path) -> pl.DataFrame:
@@ -223,5 +247,7 @@ def verdict_row(found: MonitoringReport, path: Path) -> pl.DataFrame:
             "reasons": pl.Series([found.assessment.reasons], dtype=pl.List(pl.String())),
             "evidence": pl.Series([found.evidence], dtype=pl.List(pl.String())),
             "report_path": [str(path)],
+            "triggers": pl.Series([found.assessment.triggers], dtype=pl.List(pl.String())),
+            "deferred": pl.Series([found.assessment.deferred], dtype=pl.List(pl.String())),
         }
     )

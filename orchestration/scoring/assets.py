@@ -10,8 +10,15 @@ of the id, ``models/scoring/buckets.py``):
    entities for each of the run's days and appends explanations and predictions;
 3. ``<uc>_scoring_record`` writes one scoring-runs row per day for all buckets, and the plots.
 
-A non-champion alias writes the shadow tables instead, never served. Steps pass only small JSON
-documents (``StepOutputIOManager``); the data stays in Delta tables.
+The plan resolves the ``champion`` and the model in ``shadow`` (if any) from one read of the
+aliases. Every bucket scores its entities with both, from the same pinned feature versions, so
+their rows are paired (``models.lifecycle.shadow``): the champion into the served tables, the
+shadow model into the shadow tables (never served). The record step writes one scoring-runs row
+per day and alias, the commit point: ``<run>:<day>`` for the champion, ``<run>:<day>:shadow``
+for the shadow model. A promotion therefore takes effect between two scoring runs, never within
+one. Configured with another ``model_alias``, the run scores only that alias, into the shadow
+tables. Steps pass only small JSON documents (``StepOutputIOManager``); the data stays in Delta
+tables.
 ``feast/<uc>_prediction_online`` puts the latest score and reasons of every entity in the online
 store for apps.
 
@@ -53,8 +60,10 @@ from dagster import (
 from feature_repo.online import online_store_name
 from lakehouse.commit import code_version
 from lakehouse.config import scorehouse_home
+from models.lifecycle.registry import SHADOW, ModelRegistry
 from models.plots import markdown_image
 from models.scoring.batch import (
+    ScoringError,
     ScoringModel,
     ScoringRun,
     check_model_features,
@@ -79,7 +88,7 @@ from orchestration.resources import (
     LakehouseResource,
     ModelRegistryResource,
 )
-from orchestration.training.assets import champion_key
+from orchestration.training.gate import gate_key
 
 ALIAS_FIELD = "model_alias"
 BUCKETS_FIELD = "buckets"
@@ -113,7 +122,7 @@ def predictions_asset(use_case: UseCase) -> AssetsDefinition:
         "entity buckets (the latest champion run of a day is current).",
     ]
     outputs = ["predictions", "explanations", "scoring_runs"]
-    upstream = {_input_name(key): key for key in [*feature_keys(use_case), champion_key(use_case)]}
+    upstream = {_input_name(key): key for key in [*feature_keys(use_case), gate_key(use_case)]}
 
     def compose(**after: Any) -> dict[str, Any]:
         buckets = plan(after=list(after.values())).map(score).collect()
@@ -175,16 +184,19 @@ def _scoring_ops(use_case: UseCase, policy_type: type) -> tuple[Any, Any, Any]:
             raise ValueError(f"{BUCKETS_FIELD} must be >= 1, got {buckets}")
         policy = to_dataclass(config, type(use_case.scoring), drop=(ALIAS_FIELD, BUCKETS_FIELD))
         # Resolved once: a promotion during the run does not mix models within it.
-        model = load_model(model_registry.get(use_case), alias=alias)
+        model, shadow = resolve_models(model_registry.get(use_case), alias)
         versions = pin_feature_versions(lake, use_case.tables.feature_tables)
         store = feature_store.get(pins=versions)
-        check_model_features(model, store, use_case.encoding)
+        for scored in (model, shadow):
+            if scored is not None:
+                check_model_features(scored, store, use_case.encoding)
         days = partition_days(context)
         for day in days:  # an empty day fails the run here, before anything is written
             population(lake, use_case, day, versions)
         # Buckets append concurrently: the tables must exist before (creating them would race).
         for table in (
             *use_case.tables.scoring.outputs(model.served),
+            *(use_case.tables.scoring.outputs(False) if shadow else ()),
             use_case.tables.scoring.scoring_runs,
         ):
             lake.create_if_missing(table)
@@ -200,9 +212,14 @@ def _scoring_ops(use_case: UseCase, policy_type: type) -> tuple[Any, Any, Any]:
             "started_at": datetime.now(UTC).isoformat(),
             "code_version": code_version(),
             "buckets": buckets,
+            "shadow": {"model_version": shadow.version, "model_sha256": shadow.sha256}
+            if shadow
+            else None,
         }
         context.log.info(
-            f"scoring with {model.name} v{model.version} ({alias}) in {buckets} buckets; {versions}"
+            f"scoring with {model.name} v{model.version} ({alias})"
+            + (f" and v{shadow.version} in {SHADOW}" if shadow else "")
+            + f" in {buckets} buckets; {versions}"
         )
         for bucket in range(buckets):
             yield DynamicOutput({**plan, "bucket": bucket}, mapping_key=f"bucket_{bucket}")
@@ -222,32 +239,35 @@ def _scoring_ops(use_case: UseCase, policy_type: type) -> tuple[Any, Any, Any]:
         model_registry: ModelRegistryResource,
     ) -> dict:
         lake = lakehouse.get()
-        model = _planned_model(plan, model_registry.get(use_case))
+        registry = model_registry.get(use_case)
         store = feature_store.get(pins=plan["source_versions"])
         policy = ScoringPolicy(**plan["policy"])
         bucket, buckets = plan["bucket"], plan["buckets"]
         # An attempt after a failure (a retry, or a re-execution of the run) resumes.
         resume = context.retry_number > 0 or context.run_id != plan["dagster_run_id"]
-        results = []
-        for run in _planned_runs(plan):
-            scored = score_bucket(
-                lake,
-                store,
-                use_case,
-                model,
-                run,
-                policy,
-                bucket,
-                buckets,
-                resume=resume,
-                sample_rows=-(-PLOT_SAMPLE // buckets),
-            )
-            context.log.info(
-                f"{run.as_of} bucket {bucket}/{buckets}: {scored.rows} rows"
-                + (" (already committed by an earlier attempt)" if scored.resumed else "")
-            )
-            results.append(scored.to_json())
-        return {"plan": {k: v for k, v in plan.items() if k != "bucket"}, "results": results}
+        done: dict[str, list] = {"results": [], "shadow_results": []}
+        # The champion first, then the shadow model on the same entities and feature versions.
+        for model, field in _planned_models(plan, registry):
+            for run in _planned_runs(plan, model):
+                scored = score_bucket(
+                    lake,
+                    store,
+                    use_case,
+                    model,
+                    run,
+                    policy,
+                    bucket,
+                    buckets,
+                    resume=resume,
+                    sample_rows=-(-PLOT_SAMPLE // buckets) if model.served else 0,
+                )
+                context.log.info(
+                    f"{run.as_of} {model.alias} v{model.version} bucket {bucket}/{buckets}: "
+                    f"{scored.rows} rows"
+                    + (" (already committed by an earlier attempt)" if scored.resumed else "")
+                )
+                done[field].append(scored.to_json())
+        return {"plan": {k: v for k, v in plan.items() if k != "bucket"}, **done}
 
     @op(
         name=f"{name}_scoring_record",
@@ -262,13 +282,20 @@ def _scoring_ops(use_case: UseCase, policy_type: type) -> tuple[Any, Any, Any]:
     ) -> Iterator[Output]:
         lake = lakehouse.get()
         plan = _one_plan(buckets)
-        results = [BucketScores.from_json(r) for done in buckets for r in done["results"]]
-        model = _planned_model(plan, model_registry.get(use_case))
-        runs = _planned_runs(plan)
         policy = ScoringPolicy(**plan["policy"])
         started = datetime.fromisoformat(plan["started_at"])
-        record_bucketed_run(lake, use_case, model, runs, policy, results, started)
-        yield from _outputs(use_case, lake, model, plan, runs, results, policy)
+        scored: dict[str, tuple[ScoringModel, list[BucketScores]]] = {}
+        # One record per alias and day: the champion's first (it is served), then the shadow's.
+        for model, field in _planned_models(plan, model_registry.get(use_case)):
+            results = [BucketScores.from_json(r) for done in buckets for r in done[field]]
+            runs = _planned_runs(plan, model)
+            record_bucketed_run(lake, use_case, model, runs, policy, results, started)
+            scored[field] = (model, results)
+        model, results = scored["results"]
+        shadow = scored.get("shadow_results")
+        yield from _outputs(
+            use_case, lake, model, plan, _planned_runs(plan, model), results, policy, shadow
+        )
 
     return _plan, _score, _record
 
@@ -283,6 +310,30 @@ def _one_plan(buckets: list[dict]) -> dict:
     return plans[0]
 
 
+def resolve_models(registry: ModelRegistry, alias: str) -> tuple[ScoringModel, ScoringModel | None]:
+    """The run's model for ``alias`` and, when that is the champion, the model in shadow —
+    from one read of the aliases, so both belong to the same lifecycle state."""
+    aliases = registry.alias_versions()
+    if alias not in aliases:
+        raise ScoringError(
+            f"no model version has the alias {alias!r} in model {registry.model_name}: train "
+            "a candidate and let the promotion gate decide it before scoring"
+        )
+    model = replace(load_model(registry, version=aliases[alias]), alias=alias)
+    if alias != SERVING_ALIAS or aliases.get(SHADOW) in (None, aliases[alias]):
+        return model, None
+    return model, replace(load_model(registry, version=aliases[SHADOW]), alias=SHADOW)
+
+
+def _planned_models(plan: dict, registry: Any) -> list[tuple[ScoringModel, str]]:
+    """The run's model and its shadow model (if planned), each with its results field."""
+    models = [(_planned_model(plan, registry), "results")]
+    if plan.get("shadow"):
+        shadow = {**plan, **plan["shadow"], "model_alias": SHADOW}
+        models.append((_planned_model(shadow, registry), "shadow_results"))
+    return models
+
+
 def _planned_model(plan: dict, registry: Any) -> ScoringModel:
     """The planned model version, labelled with the run's alias, checked to be the same model."""
     model = replace(load_model(registry, version=plan["model_version"]), alias=plan["model_alias"])
@@ -294,11 +345,13 @@ def _planned_model(plan: dict, registry: Any) -> ScoringModel:
     return model
 
 
-def _planned_runs(plan: dict) -> list[ScoringRun]:
-    """The run's identity per day, as planned (the same in every bucket)."""
+def _planned_runs(plan: dict, model: ScoringModel | None = None) -> list[ScoringRun]:
+    """The run's identity per day, as planned (the same in every bucket); a shadow model's
+    runs end in ``:<alias>``."""
+    suffix = "" if model is None or model.served else f":{model.alias}"
     return [
         ScoringRun(
-            scoring_run_id=f"{plan['dagster_run_id']}:{day}",
+            scoring_run_id=f"{plan['dagster_run_id']}:{day}{suffix}",
             as_of=date.fromisoformat(day),
             dagster_run_id=plan["dagster_run_id"],
             code_version=plan["code_version"],
@@ -317,6 +370,7 @@ def _outputs(
     runs: list[ScoringRun],
     results: list[BucketScores],
     policy: ScoringPolicy,
+    shadow: tuple[ScoringModel, list[BucketScores]] | None = None,
 ) -> Iterator[Output]:
     """The three assets' materializations, with the last day's plots."""
     tables = use_case.tables.scoring
@@ -351,6 +405,8 @@ def _outputs(
         "written_to": f"{predictions_table}, {explanations_table}",
         "model_sha256": model.sha256,
         "scored_rows": sum(r.rows for r in results),
+        "shadow_version": shadow[0].version if shadow else "none",
+        "shadow_rows": sum(r.rows for r in shadow[1]) if shadow else 0,
         "entity_buckets": plan["buckets"],
         "scoring_runs": ", ".join(r.scoring_run_id for r in runs),
         "source_versions": MetadataValue.json(plan["source_versions"]),

@@ -1,13 +1,15 @@
-"""Training domain, per use case: ``ml/<uc>_model`` → ``ml/<uc>_model_evaluation`` →
-``ml/<uc>_champion``.
+"""Training domain, per use case: ``ml/<uc>_model`` → ``ml/<uc>_model_evaluation``.
 
 * ``ml/<uc>_model`` trains on the latest training-set version, logs the run to MLflow (the
-  model in MLflow's xgboost format) and registers a version aliased ``challenger``. It only runs
-  after the training set's blocking GX check passed in the same run.
-* ``ml/<uc>_model_evaluation`` scores the challenger and the champion on the challenger's test
+  model in MLflow's xgboost format) and registers a version aliased ``candidate``, tagged with
+  what triggered it (the run's ``scorehouse/trigger``, ``scorehouse/as_of`` and
+  ``scorehouse/window`` tags: drift, performance, schedule, or manual). It only runs after the
+  training set's blocking GX check passed in the same run.
+* ``ml/<uc>_model_evaluation`` scores the candidate and the champion on the candidate's test
   rows: plots, a comparison table, and the simulator-truth ROC-AUC on the same rows.
-* ``ml/<uc>_champion`` moves the ``champion`` alias if the challenger wins
-  (``models.lifecycle.promotion``).
+
+Nothing here promotes: the promotion gate (``orchestration.training.gate``) moves a candidate
+into shadow and, on matured evidence, to champion.
 
 No ``from __future__ import annotations``: the generated ``Config`` classes are annotations.
 """
@@ -27,8 +29,8 @@ from dagster import (
 )
 
 from lakehouse.storage import Lakehouse
-from models.lifecycle.promotion import Comparison, compare, promote_challenger
-from models.lifecycle.registry import CHAMPION, RunContext
+from models.lifecycle.promotion import Comparison, compare
+from models.lifecycle.registry import RunContext
 from models.markdown import markdown_table
 from models.metrics import METRIC_NAMES, truth_comparison
 from models.plots import calibration_png, markdown_image, pr_png, roc_png, training_plots
@@ -36,7 +38,6 @@ from models.training.train import train
 from models.usecase.spec import UseCase
 from orchestration.config import config_class, to_dataclass
 from orchestration.features.feast_assets import training_set_key
-from orchestration.locks import promotion_gate
 from orchestration.resources import LakehouseResource, LandingResource, ModelRegistryResource
 from orchestration.training.truth import read_truth
 
@@ -47,10 +48,6 @@ def model_key(use_case: UseCase) -> AssetKey:
 
 def evaluation_key(use_case: UseCase) -> AssetKey:
     return AssetKey(["ml", f"{use_case.name}_model_evaluation"])
-
-
-def champion_key(use_case: UseCase) -> AssetKey:
-    return AssetKey(["ml", f"{use_case.name}_champion"])
 
 
 def source_versions(lake: Lakehouse, use_case: UseCase, version: int) -> dict[str, int]:
@@ -98,7 +95,7 @@ def model_asset(use_case: UseCase) -> AssetsDefinition:
         deps=[training_set_key(use_case)],
         group_name=f"{use_case.name}_training",
         kinds={"xgboost", "mlflow"},
-        description=f"xgboost model trained on {table}; MLflow version 'challenger'.",
+        description=f"xgboost model trained on {table}; MLflow version 'candidate'.",
     )
     def _model(
         context: AssetExecutionContext,
@@ -135,9 +132,13 @@ def model_asset(use_case: UseCase) -> AssetsDefinition:
             {**plots, **contract_artifacts(use_case)},
             example=pl.DataFrame(example, schema=use_case.encoding.names).to_pandas(),
         )
+        trigger = _trigger_tags(context)
+        registry.tag_version(registered.version, trigger)
         return MaterializeResult(
             metadata={
                 "model_version": registered.version,
+                "lifecycle_state": "candidate",
+                **trigger,
                 "mlflow_run_id": registered.run_id,
                 "tracking_uri": registry.uri,
                 "training_set_version": version,
@@ -153,6 +154,18 @@ def model_asset(use_case: UseCase) -> AssetsDefinition:
     return _model
 
 
+def _trigger_tags(context: AssetExecutionContext) -> dict[str, str]:
+    """What launched the run (the retrain sensor's and schedule's run tags; else manual)."""
+    tags = context.run.tags
+    found = {
+        "trigger": tags.get("scorehouse/trigger", "manual"),
+        "trigger_as_of": tags.get("scorehouse/as_of", ""),
+        "trigger_window": tags.get("scorehouse/window", ""),
+        "trigger_reasons": tags.get("scorehouse/reasons", "")[:1000],
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def _comparison_table(comparison: Comparison) -> str:
     challenger, champion = comparison.challenger, comparison.champion
     rows = []
@@ -162,7 +175,7 @@ def _comparison_table(comparison: Comparison) -> str:
         rows.append(
             {
                 "metric": name,
-                f"challenger v{challenger.version}": f"{ours:.4f}",
+                f"candidate v{challenger.version}": f"{ours:.4f}",
                 "champion": "—" if theirs is None else f"{theirs:.4f} (v{champion.version})",
                 "difference": "—" if theirs is None else f"{ours - theirs:+.4f}",
             }
@@ -173,14 +186,14 @@ def _comparison_table(comparison: Comparison) -> str:
 def _series(comparison: Comparison, label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     y = comparison.rows[label].to_numpy()
     challenger, champion = comparison.challenger, comparison.champion
-    series = {f"challenger v{challenger.version}": (y, challenger.predictions)}
+    series = {f"candidate v{challenger.version}": (y, challenger.predictions)}
     if champion is not None and champion.version != challenger.version:
         series[f"champion v{champion.version}"] = (y, champion.predictions)
     return series
 
 
 def evaluation_asset(use_case: UseCase) -> AssetsDefinition:
-    """Challenger vs champion on the challenger's test rows, with plots and the truth."""
+    """Candidate vs champion on the candidate's test rows, with plots and the truth."""
     label, key = use_case.label.definition.column, use_case.entity.join_key
 
     @asset(
@@ -188,7 +201,7 @@ def evaluation_asset(use_case: UseCase) -> AssetsDefinition:
         deps=[model_key(use_case)],
         group_name=f"{use_case.name}_training",
         kinds={"mlflow"},
-        description="Challenger vs champion on the challenger's test rows, with plots.",
+        description="Candidate vs champion on the candidate's test rows, with plots.",
     )
     def _evaluation(
         context: AssetExecutionContext,
@@ -203,7 +216,7 @@ def evaluation_asset(use_case: UseCase) -> AssetsDefinition:
         if comparison.champion is not None:
             logged |= {f"oot_champion_{k}": v for k, v in comparison.champion.metrics.items()}
         metadata: dict = {
-            "challenger_version": challenger.version,
+            "candidate_version": challenger.version,
             "champion_version": comparison.champion.version if comparison.champion else "none",
             "rows": comparison.rows.height,
             "comparison": MetadataValue.md(_comparison_table(comparison)),
@@ -236,44 +249,5 @@ def evaluation_asset(use_case: UseCase) -> AssetsDefinition:
     return _evaluation
 
 
-def champion_asset(use_case: UseCase) -> AssetsDefinition:
-    """The champion/challenger decision: the 'champion' alias moves only if it wins."""
-    policy_type = config_class(f"{use_case.name}_promotion_config", use_case.promotion)
-
-    @asset(
-        key=champion_key(use_case),
-        deps=[evaluation_key(use_case)],
-        group_name=f"{use_case.name}_training",
-        kinds={"mlflow"},
-        description="Champion/challenger decision: the 'champion' alias moves only if it wins.",
-    )
-    def _champion(
-        context: AssetExecutionContext,
-        config: policy_type,  # type: ignore[valid-type]
-        lakehouse: LakehouseResource,
-        model_registry: ModelRegistryResource,
-    ) -> MaterializeResult:
-        registry = model_registry.get(use_case)
-        policy = to_dataclass(config, type(use_case.promotion))
-        # One gate at a time per model: a racing gate then sees this one's decision.
-        with promotion_gate(registry.uri, registry.model_name):
-            decision = promote_challenger(
-                registry, lakehouse.get(), use_case, policy, dagster_run_id=context.run_id
-            )
-        context.log.info(f"{decision.decision}: {decision.reason}")
-        current = registry.alias(CHAMPION)
-        return MaterializeResult(
-            metadata={
-                "decision": decision.decision,
-                "reason": decision.reason,
-                "challenger_version": decision.challenger_version,
-                "previous_champion": decision.champion_version or "none",
-                "champion_version": str(current.version) if current else "none",
-            }
-        )
-
-    return _champion
-
-
 def training_assets(use_case: UseCase) -> list[AssetsDefinition]:
-    return [model_asset(use_case), evaluation_asset(use_case), champion_asset(use_case)]
+    return [model_asset(use_case), evaluation_asset(use_case)]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -127,6 +127,36 @@ def test_training_set_commit_records_versions_and_service(world: Path, home: Pat
     versions = commit["scorehouse.source_versions"]
     assert set(versions) == {*FEATURE_TABLES, "labels.churn"}
     assert commit["scorehouse.rows"] > 0
+
+
+def test_a_retrain_for_a_day_learns_only_the_labels_matured_by_it(world: Path, home: Path) -> None:
+    """``matured_by``: the as-of dates of labels written by partitions up to that day (the
+    partition P writes as-of P − 29), whatever was ingested after it."""
+    from lakehouse.features.training_set import build_training_set, default_first_as_of
+
+    lake = project_lakehouse(world / "lake")
+    store = FeatureStoreResource(lakehouse_uri=str(world / "lake")).get()
+    definition = CHURN.label.definition
+    day = WORLD.start_date + timedelta(days=DAYS - 8)
+
+    def built(matured_by: date | None) -> pl.DataFrame:
+        return build_training_set(
+            lake,
+            store,
+            labels=definition,
+            spec=CHURN.table_spec(TRAINING_SET),
+            feature_service=CHURN.features.service,
+            first_as_of=default_first_as_of(WORLD.start_date, 1),
+            every_days=1,
+            matured_by=matured_by,
+        ).frame
+
+    everything, bounded = built(None), built(day)
+    last = day - timedelta(days=definition.maturity_days - 1)
+    assert bounded["as_of_date"].max() == last < everything["as_of_date"].max()
+    assert bounded.height == everything.filter(pl.col("as_of_date") <= last).height
+    with pytest.raises(ValueError, match=r"no matured labels .* matured by"):
+        built(WORLD.start_date)
 
 
 def _latest_rows(lake: Lakehouse, customers: list[str]) -> pl.DataFrame:

@@ -27,11 +27,17 @@ def test_definitions_load_and_validate() -> None:
         assert graph.get(key).parent_keys == {AssetKey(flow.bronze.split("."))}
     for view in use_case.features.views:
         assert AssetKey(view.table.split(".")) in keys
-    for job in ("ingest_and_features", "daily_pipeline", "weekly_retrain", "training_set"):
+    jobs = ("ingest_and_features", "daily_pipeline", "weekly_retrain", "promotion_gate")
+    for job in (*jobs, "training_set"):
         assert defs.resolve_job_def(f"churn_{job}") is not None
-    assert defs.resolve_schedule_def("churn_daily_schedule") is not None
-    assert defs.resolve_schedule_def("churn_weekly_retrain_schedule") is not None
-    assert defs.resolve_sensor_def("churn_monitoring_retrain") is not None
+    for schedule in ("daily_schedule", "weekly_retrain_schedule", "promotion_gate_schedule"):
+        assert defs.resolve_schedule_def(f"churn_{schedule}") is not None
+    assert defs.resolve_sensor_def("churn_monitoring_retrain").job_name == "churn_weekly_retrain"
+    gate = defs.resolve_sensor_def("churn_promotion_gate_sensor")
+    assert gate.job_name == "churn_promotion_gate"
+    # Nothing promotes in the training run: the retrain job holds no promotion gate.
+    retrain = defs.resolve_job_def("churn_weekly_retrain")
+    assert AssetKey(["ml", "churn_promotion_gate"]) not in retrain.asset_layer.executable_asset_keys
 
 
 def test_definitions_raise_no_beta_or_deprecation_warnings() -> None:

@@ -1,4 +1,5 @@
-"""The churn weekly retrain job in-process: a clean training set trains, registers and promotes; a
+"""The churn weekly retrain job in-process: a clean training set trains and registers a candidate
+(nothing is promoted in the training run; the promotion gate promotes the first model); a
 training set failing its blocking GX check stops training (no version, champion unchanged)."""
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from dagster import (
 from lakehouse.commit import CommitInfo
 from lakehouse.config import landing_dir
 from lakehouse.sources.saas.contract import truth_path
-from models.lifecycle.registry import CHAMPION, ModelRegistry
+from models.lifecycle.registry import CANDIDATE, CHAMPION, ModelRegistry
 from models.usecase import load_use_cases, project_lakehouse
 from orchestration.resources import LakehouseResource, LandingResource, ModelRegistryResource
 from orchestration.training.assets import training_assets
 from orchestration.training.checks import quality_checks
+from orchestration.training.gate import gate_asset
 from orchestration.usecase import build_definitions
 from tests.models.conftest import FAST
 from tests.models.synthetic import CHURN, SyntheticData
@@ -62,6 +64,19 @@ def _job_result(frame: pl.DataFrame) -> ExecuteInProcessResult:
         run_config={"ops": {"ml__churn_model": {"config": asdict(FAST)}}},
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags={"scorehouse/trigger": "drift", "scorehouse/as_of": "2025-04-30"},
+    )
+
+
+def _gate() -> ExecuteInProcessResult:
+    """The promotion gate job, as its schedule or sensor would launch it."""
+    defs = Definitions(
+        assets=[gate_asset(CHURN, deps=[])],
+        jobs=[define_asset_job("churn_promotion_gate", AssetSelection.all())],
+        resources={"lakehouse": LakehouseResource(), "model_registry": ModelRegistryResource()},
+    )
+    return defs.resolve_job_def("churn_promotion_gate").execute_in_process(
+        instance=DagsterInstance.ephemeral()
     )
 
 
@@ -95,7 +110,14 @@ def test_retrain_promotes_then_blocks_a_bad_training_set(
     good = _job_result(synthetic.training_set)
     assert good.success
     assert _check(good).passed
-    assert str(registry.alias(CHAMPION).version) == "1"
+    assert registry.alias(CHAMPION) is None  # the training run only produces a candidate
+    assert str(registry.alias(CANDIDATE).version) == "1"
+    tags = registry.version("1").tags
+    assert (tags["lifecycle_state"], tags["trigger"], tags["trigger_as_of"]) == (
+        "candidate",
+        "drift",
+        "2025-04-30",
+    )
     model = _metadata(good, AssetKey(["ml", "churn_model"]))
     assert model["model_version"] == "1" and "data:image/png;base64," in model["plots"]
     evaluation = _metadata(good, AssetKey(["ml", "churn_model_evaluation"]))
@@ -110,8 +132,16 @@ def test_retrain_promotes_then_blocks_a_bad_training_set(
         "plots/calibration.png",
         "plots/shap_summary.png",
     }
-    decision = _metadata(good, AssetKey(["ml", "churn_champion"]))
-    assert decision["decision"] == "promote"
+    gate = _gate()
+    decision = _metadata(gate, AssetKey(["ml", "churn_promotion_gate"]))
+    assert decision["champion_version"] == "1" and "| promote |" in decision["decisions"]
+    assert str(registry.alias(CHAMPION).version) == "1"
+    [row] = project_lakehouse().read(CHURN.tables.decisions).to_dicts()
+    assert (row["from_state"], row["to_state"], row["trigger"]) == (
+        "candidate",
+        "champion",
+        "drift",
+    )
 
     leaky = synthetic.training_set.with_columns(pl.col("tenure_days") + 1)
     bad = _job_result(leaky)

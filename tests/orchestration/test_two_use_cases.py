@@ -28,14 +28,13 @@ from orchestration.sources.assets import SIMULATORS, simulated_landing
 from orchestration.usecase import build_definitions
 
 USE_CASES = ("churn", "credit")
-JOBS = ("ingest_and_features", "daily_pipeline", "weekly_retrain", "training_set")
+JOBS = ("ingest_and_features", "daily_pipeline", "weekly_retrain", "promotion_gate", "training_set")
 
 
 def test_both_use_cases_load_in_one_code_location() -> None:
     from orchestration.definitions import defs as load
 
     defs = load()
-
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
@@ -52,7 +51,7 @@ def test_both_use_cases_load_in_one_code_location() -> None:
         for view in use_case.features.views:
             assert AssetKey(view.table.split(".")) in keys
         assert AssetKey(use_case.label.definition.table.split(".")) in keys
-        for key in (f"{name}_model", f"{name}_champion", f"{name}_training_set"):
+        for key in (f"{name}_model", f"{name}_promotion_gate", f"{name}_training_set"):
             assert AssetKey(["ml", key]) in keys
         for job in JOBS:
             assert defs.resolve_job_def(f"{name}_{job}") is not None
@@ -69,7 +68,6 @@ def test_each_source_has_its_own_simulator_and_a_credit_job_stays_in_its_lane() 
     from orchestration.definitions import defs as load
 
     defs = load()
-
     assert {"saas", "lending"} <= set(SIMULATORS)
     credit_keys = defs.resolve_job_def("credit_ingest_and_features").asset_layer
     selected = {key.to_user_string() for key in credit_keys.selected_asset_keys}

@@ -17,8 +17,8 @@ from dagster import DagsterInstance
 
 from lakehouse.catalog import Catalog, TableSpec
 from lakehouse.storage import Lakehouse
+from models.lifecycle.gate import read_state, run_gate
 from models.lifecycle.policy import PromotionPolicy
-from models.lifecycle.promotion import promote_challenger
 from models.lifecycle.registry import CHAMPION, ModelRegistry, RunContext
 from models.training.train import train
 from models.usecase import load_use_cases
@@ -183,11 +183,11 @@ def test_two_promotion_gates_racing_promote_once(scale_env: Profile) -> None:
 
     def gate() -> None:
         try:
+            mine = ModelRegistry(CHURN.model_name)
+            seen = read_state(mine)  # both read the same state, then race for the lock
             barrier.wait()
-            with promotion_gate(registry.uri, registry.model_name):
-                decisions.append(
-                    promote_challenger(ModelRegistry(CHURN.model_name), lake, CHURN, policy)
-                )
+            lock = lambda: promotion_gate(mine.uri, mine.model_name)  # noqa: E731
+            decisions.extend(run_gate(mine, lake, CHURN, policy, lock=lock, seen=seen).decisions)
         except Exception as exc:
             errors.append(exc)
 
@@ -197,7 +197,7 @@ def test_two_promotion_gates_racing_promote_once(scale_env: Profile) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(d.decision for d in decisions) == ["promote", "unchanged"]
+    assert sorted(d.decision for d in decisions) == ["no-op", "promote"]
     assert str(registry.alias(CHAMPION).version) == str(version)
     recorded = lake.read(CHURN.tables.decisions).sort("decided_at")
-    assert recorded["decision"].to_list() == ["promote", "unchanged"]
+    assert recorded["decision"].to_list() == ["promote", "no-op"]

@@ -11,8 +11,8 @@ from lakehouse.sources.contract import FILE_FORMATS, FileFormat
 from lakehouse.sources.saas.contract import CHANNELS, INDUSTRIES, PLANS, REGIONS, SAAS_FEEDS
 from lakehouse.sources.saas.hazard import HazardCoefficients
 
-DriftKind = Literal["usage_shift", "price_change"]
-DRIFT_KINDS: tuple[DriftKind, ...] = ("usage_shift", "price_change")
+DriftKind = Literal["usage_shift", "price_change", "churn_risk"]
+DRIFT_KINDS: tuple[DriftKind, ...] = ("usage_shift", "price_change", "churn_risk")
 
 SEGMENT_VOCABULARIES: dict[str, tuple[str, ...]] = {
     "plan": PLANS,
@@ -31,6 +31,11 @@ class DriftInjection:
       ``1 + magnitude`` (a product change; the latent engagement is untouched).
     * ``price_change``: list prices per seat of the affected customers are multiplied by
       ``1 + magnitude`` for every invoice from ``start`` (existing customers included).
+    * ``churn_risk`` (a concept shift): the daily cancellation odds of the affected customers
+      are multiplied by ``1 + magnitude`` from ``start`` (e.g. a competitor's offer to one
+      segment). Nothing in the landing files changes, only the outcomes: a model trained
+      before ``start`` keeps scoring the same inputs the same way and loses accuracy, which
+      only matured labels can show; a model trained on later outcomes can learn it.
 
     ``segment`` restricts the drift to customers whose attributes match every entry, e.g.
     ``{"plan": "starter"}``; ``None`` affects all customers.

@@ -134,6 +134,15 @@ def compute_hazard(x: HazardInputs, coef: HazardCoefficients) -> Hazard:
     return Hazard(daily=1.0 / (1.0 + np.exp(-logit)), terms=(usage, payments, support, price))
 
 
+def with_odds(hazard: Hazard, multiplier: np.ndarray) -> Hazard:
+    """``hazard`` with each customer's daily odds multiplied by ``multiplier`` (a ``churn_risk``
+    drift). The attributable terms are unchanged: the extra odds count as 'other' reasons."""
+    if np.all(multiplier == 1.0):
+        return hazard
+    odds = hazard.daily / (1.0 - hazard.daily) * multiplier
+    return Hazard(daily=odds / (1.0 + odds), terms=hazard.terms)
+
+
 def cancel_reason_codes(rng: np.random.Generator, drivers: np.ndarray) -> np.ndarray:
     """Sample a cancel reason per cancelling customer, proportional to each term's excess odds.
 

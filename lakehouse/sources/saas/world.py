@@ -9,7 +9,8 @@ Day ``t`` runs, in this order:
 5. invoices and payment attempts (first attempts and due dunning retries);
 6. tickets opened today and tickets resolved today;
 7. rolling windows updated with today's observations, then the hazard at the end of day ``t``
-   (it drives cancellations on ``t+1`` and is the truth ``as_of_date = t``).
+   (it drives cancellations on ``t+1`` and is the truth ``as_of_date = t``), with the odds of
+   ``churn_risk`` drifts in force applied.
 
 All state lives in numpy arrays sized for every customer the run will ever have; each day costs
 O(customers) vectorised work, and memory is O(customers * 30) for the rolling windows.
@@ -28,7 +29,7 @@ from lakehouse.sources.saas.billing import Billing
 from lakehouse.sources.saas.config import SimulationConfig
 from lakehouse.sources.saas.engagement import Engagement
 from lakehouse.sources.saas.frames import Day, customer_id, truth_frame
-from lakehouse.sources.saas.hazard import Hazard, HazardInputs, compute_hazard
+from lakehouse.sources.saas.hazard import Hazard, HazardInputs, compute_hazard, with_odds
 from lakehouse.sources.saas.lifecycle import Lifecycle
 from lakehouse.sources.saas.population import Population
 from lakehouse.sources.saas.support import Support
@@ -71,6 +72,7 @@ class World:
         self.population = Population(capacity, config.start_date)
         self.engagement = Engagement(capacity)
         self._usage_drifts = [d for d in config.drift if d.kind == "usage_shift"]
+        self._risk_drifts = [d for d in config.drift if d.kind == "churn_risk"]
         self._lifecycle = Lifecycle(self.population, list(config.drift))
         self._billing = Billing()
         self._support = Support()
@@ -148,6 +150,10 @@ class World:
             window.push(day.index, today)
 
         hazard = compute_hazard(self._hazard_inputs(day, subscribed), cfg.hazard)
+        if self._risk_drifts:
+            hazard = with_odds(
+                hazard, pop.drift_multiplier(subscribed, self._risk_drifts, day.date)
+            )
         self._at_risk, self._hazard = subscribed, hazard
         if not emit:
             return None

@@ -357,3 +357,49 @@ def test_price_change_raises_invoice_amounts(drift_runs: dict[str, Path]) -> Non
     events = _load(drift_runs["price"], "subscription_events")
     repriced = events.filter(pl.col("event_type") == "price_change")
     assert repriced.height > 0 and (repriced["event_at"].dt.date() == DRIFT_START).all()
+
+
+def test_churn_risk_multiplies_the_segment_odds_from_its_start(tmp_path: Path) -> None:
+    """A concept shift: from its start, the true daily odds of the segment's customers are × (1
+    + magnitude) on the same inputs, nobody else's change, and nothing before it; the landing
+    files before the start are byte-identical; the world's record round-trips the drift."""
+    shift = DriftInjection("churn_risk", DRIFT_START, 4.0, segment={"region": "EMEA"})
+    shifted = SimulationConfig(
+        customers=DRIFT_BASE.customers,
+        start_date=DRIFT_BASE.start_date,
+        days=DRIFT_BASE.days,
+        seed=DRIFT_BASE.seed,
+        drift=[shift],
+    )
+    assert SimulationConfig.from_identity(shifted.identity(), shifted.days) == shifted
+    roots = {"none": tmp_path / "none", "risk": tmp_path / "risk"}
+    simulate(DRIFT_BASE, roots["none"])
+    simulate(shifted, roots["risk"])
+    before = DRIFT_START - timedelta(days=1)
+    for feed in SAAS_FEEDS.values():
+        assert (
+            landing_path(roots["risk"], feed, before).read_bytes()
+            == landing_path(roots["none"], feed, before).read_bytes()
+        ), feed.name
+    regions = _load(roots["none"], "customers").group_by("customer_id").agg(pl.col("region").last())
+    truth = {
+        name: _truth(root)
+        .filter(pl.col("as_of_date").is_between(before, DRIFT_START))
+        .select("customer_id", "as_of_date", pl.col("daily_hazard").alias(name))
+        for name, root in roots.items()
+    }
+    both = (
+        truth["none"]
+        .join(truth["risk"], on=["customer_id", "as_of_date"])
+        .join(regions, on="customer_id")
+    )
+    odds = both.with_columns(
+        ratio=(pl.col("risk") / (1 - pl.col("risk"))) / (pl.col("none") / (1 - pl.col("none")))
+    )
+    start = odds.filter(pl.col("as_of_date") == DRIFT_START)
+    emea = start.filter(pl.col("region") == "EMEA")["ratio"]
+    others = start.filter(pl.col("region") != "EMEA")["ratio"]
+    assert emea.len() > 20 and others.len() > 20
+    assert emea.to_numpy() == pytest.approx(5.0, rel=1e-9)
+    assert others.to_numpy() == pytest.approx(1.0, rel=1e-9)
+    assert odds.filter(pl.col("as_of_date") == before)["ratio"].to_numpy() == pytest.approx(1.0)

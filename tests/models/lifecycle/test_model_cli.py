@@ -29,7 +29,7 @@ def test_list_and_rollback(
     assert str(registry.alias(CHAMPION).version) == "1"
     assert main(["model", "list", "--use-case", "churn"]) == 0
     listing = capsys.readouterr().out
-    assert "champion" in listing and "challenger" in listing and "rollback" in listing
+    assert "champion" in listing and "candidate" in listing and "rollback" in listing
     assert main(["model", "rollback", "7", "--use-case", "churn"]) == 1
     assert "no version 7" in capsys.readouterr().err
     assert main(["model", "list", "--use-case", "nope"]) == 1

@@ -88,7 +88,12 @@ def test_better_challenger_is_promoted_and_worse_one_rejected(
     same = _register(registry, good_model)  # the same model gains nothing over the champion
     assert promote_challenger(registry, lake, POLICY).decision == "reject"
     assert _champion(registry) == good
-    assert _decisions(lake)["challenger_version"].to_list() == [good, weak, same]
+    moves = _decisions(lake)
+    assert moves["challenger_version"].to_list() == [good, weak, same]
+    assert moves["to_state"].to_list() == ["champion", "rejected", "rejected"]
+    assert moves["from_state"].to_list() == ["candidate"] * 3
+    assert registry.version(weak).tags["lifecycle_state"] == "rejected"
+    assert registry.alias("candidate") is None  # a decided candidate leaves the alias
 
 
 def test_challenger_beating_a_weak_champion_is_promoted(
@@ -114,7 +119,12 @@ def test_rollback_repoints_the_champion_and_is_recorded(
     decision = rollback(registry, lake, first, reason="incident 42")
     assert _champion(registry) == first
     assert decision.champion_version == second
-    last = _decisions(lake).row(-1, named=True)
+    moves = _decisions(lake)
+    last = moves.filter(pl.col("decision") == "rollback").row(-1, named=True)
     assert last["decision"] == "rollback" and "incident 42" in last["reason"]
+    assert last["from_state"] == "retired" and last["to_state"] == "champion"
+    retired = moves.filter(pl.col("decision") == "retire").row(-1, named=True)
+    assert retired["challenger_version"] == second and retired["to_state"] == "retired"
+    assert registry.version(second).tags["lifecycle_state"] == "retired"
     with pytest.raises(RegistryError, match="no version 99"):
         rollback(registry, lake, 99)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.lifecycle.registry import (
-    CHALLENGER,
+    CANDIDATE,
     CHAMPION,
     ModelRegistry,
     RegistryError,
@@ -46,7 +46,7 @@ def test_training_run_is_logged_registered_and_aliased(
 ) -> None:
     registered = registry.log_training_run(good_model, ENCODING, CONTEXT, {"plots/x.png": b"png"})
     assert registered.version == "1"
-    assert str(registry.alias(CHALLENGER).version) == "1"
+    assert str(registry.alias(CANDIDATE).version) == "1"
     run = registry.client.get_run(registered.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["training_set_version"] == "0"

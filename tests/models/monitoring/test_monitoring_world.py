@@ -3,7 +3,8 @@ injected upstream fault diagnosed as a fault, an injected usage shift as populat
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -11,9 +12,10 @@ import pytest
 from dagster import build_sensor_context
 
 from lakehouse.config import scorehouse_home
-from models.lifecycle import promotion
+from models.lifecycle.gate import run_gate
 from models.lifecycle.policy import PromotionPolicy
-from models.lifecycle.registry import CHALLENGER, ModelRegistry
+from models.lifecycle.promotion import rollback
+from models.lifecycle.registry import ModelRegistry
 from models.lifecycle.shadow import matured_shadow_rows
 from models.monitoring import inputs
 from models.monitoring.diagnosis import null_rate_checks, verdict
@@ -25,10 +27,11 @@ from models.monitoring.policy import (
     SCORE,
     DiagnosisThresholds,
     MonitoringSettings,
+    trigger_window,
 )
 from models.monitoring.tables import PERFORMANCE_SCHEMA
 from orchestration.monitoring.sensor import SensorCursor, retrain_sensor
-from orchestration.resources import LakehouseResource
+from orchestration.resources import LakehouseResource, ModelRegistryResource
 from tests.models.monitoring.conftest import VINTAGE, run_monitoring
 from tests.scored_world import ScoredWorld, train_and_register
 from tests.world import churn
@@ -38,7 +41,6 @@ CHURN = churn()
 FEATURES = CHURN.features.features
 MONITORING = CHURN.tables.monitoring
 USAGE = [c for c in FEATURES if c.startswith(("active_users", "sessions", "minutes", "events"))]
-SHADOW = {"ops": {"churn_predictions": {"config": {"model_alias": CHALLENGER}}}}
 
 
 def test_drift_and_diagnosis_tables(monitored_world: ScoredWorld) -> None:
@@ -99,20 +101,67 @@ def test_report_and_verdict(monitored_world: ScoredWorld) -> None:
     assert row["verdict"] in ("healthy", POPULATION_DRIFT)
 
 
-def test_retrain_sensor_launches_on_the_recommendation(monitored_world: ScoredWorld) -> None:
-    context = build_sensor_context(
-        resources={"lakehouse": LakehouseResource(uri=str(monitored_world.lake.uri))}
+def _sensor_context(world: ScoredWorld, cursor: str | None = None):  # type: ignore[no-untyped-def]
+    return build_sensor_context(
+        cursor=cursor,
+        resources={
+            "lakehouse": LakehouseResource(uri=str(world.lake.uri)),
+            "model_registry": ModelRegistryResource(),
+        },
     )
-    result = retrain_sensor(CHURN, "churn_weekly_retrain")(context)
-    day = str(monitored_world.days[-1])
-    launched = [r.tags["scorehouse/as_of"] for r in result.run_requests]
-    assert launched == ([day] if _recommended(monitored_world, day) else [])
-    assert SensorCursor.parse(result.cursor).seen is not None
 
 
-def _recommended(world: ScoredWorld, day: str) -> bool:
-    verdicts = world.lake.read(MONITORING.verdicts)
-    return verdicts.filter(pl.col("as_of_date").cast(pl.String) == day)["retrain_recommended"][0]
+def test_retrain_sensor_launches_on_the_recommendation(monitored_world: ScoredWorld) -> None:
+    """A verdict recommending a retrain launches exactly one run of the retrain job, keyed by
+    its trigger and window and tagged with them; a second tick with the cursor launches
+    nothing; a candidate of that trigger still waiting blocks the next window's launch."""
+    world = monitored_world
+    day = world.days[-1] + timedelta(days=30)
+    row = pl.DataFrame(
+        {
+            "as_of_date": [day],
+            "verdict": ["population_drift"],
+            "retrain_recommended": [True],
+            "reasons": [["drift: minutes_30d_sum (importance rank 1) PSI 0.900 alert"]],
+            "evidence": [["minutes_30d_sum: PSI 0.900 (alert), pipeline checks healthy"]],
+            "report_path": ["report.md"],
+            "dagster_run_id": ["monitoring-run"],
+            "computed_at": [datetime.now(UTC)],
+            "triggers": [["drift"]],
+            "deferred": [[]],
+        },
+        schema_overrides={"deferred": pl.List(pl.String)},
+    )
+    # The sensor has read the world's own verdicts already: only the new row is news.
+    seen = world.lake.read(MONITORING.verdicts)["computed_at"].max()
+    assert isinstance(seen, datetime)
+    read = SensorCursor(seen=seen.isoformat()).dump()
+    world.lake.append(MONITORING.verdicts, row)
+    sensor = retrain_sensor(CHURN, "churn_weekly_retrain")
+    result = sensor(_sensor_context(world, read))
+    assert len(result.run_requests) == 1, result.skip_reason
+    [request] = result.run_requests
+    window = trigger_window(day, CHURN.monitoring.policy.cooldown_days)
+    assert request.run_key == f"churn:retrain:drift:{window}"
+    assert request.tags["scorehouse/trigger"] == "drift"
+    assert request.tags["scorehouse/as_of"] == str(day)
+    assert "minutes_30d_sum" in request.tags["scorehouse/reasons"]
+    assert SensorCursor.parse(result.cursor).last_launch == str(day)
+    again = sensor(_sensor_context(world, result.cursor))
+    assert again.run_requests == [] and again.skip_reason is not None
+    # The launched run registered a drift candidate that still waits: the next window's
+    # recommendation launches nothing.
+    version = train_and_register(world.lake, world.registry, CHURN, seed=13)
+    world.registry.tag_version(version, {"trigger": "drift", "trigger_as_of": str(day)})
+    later = row.with_columns(
+        as_of_date=pl.lit(day + timedelta(days=14)), computed_at=pl.lit(datetime.now(UTC))
+    )
+    world.lake.append(MONITORING.verdicts, later)
+    blocked = sensor(_sensor_context(world, result.cursor))
+    assert blocked.run_requests == []
+    assert f"v{version} (drift) still waiting" in str(blocked.skip_reason)
+    world.registry.tag_version(version, {"lifecycle_state": "rejected"})
+    world.registry.delete_alias("candidate")
 
 
 def test_injected_null_fault_is_a_pipeline_fault(monitored_world: ScoredWorld) -> None:
@@ -171,13 +220,25 @@ def test_usage_shift_is_population_drift(monitored_world: ScoredWorld) -> None:
     )
 
 
-def test_promotion_on_matured_shadow_labels(monitored_world: ScoredWorld) -> None:
-    """A challenger shadow-scored on a matured vintage is judged against the champion on the
-    same customers' outcomes; with too few matured rows a strict policy keeps the champion."""
+def test_the_gate_judges_a_shadow_model_on_paired_matured_labels(
+    monitored_world: ScoredWorld,
+) -> None:
+    """A candidate is admitted into shadow; scored beside the champion on a matured vintage in
+    the same run, it is judged on the same customers' outcomes: held while too few rows have
+    matured, then decided with its evidence (intervals) recorded."""
     world = monitored_world
-    challenger = train_and_register(world.lake, world.registry, CHURN, seed=5)  # 'challenger'
-    world.score(VINTAGE, run_config=SHADOW)
-    rows = matured_shadow_rows(world.lake, CHURN, world.champion, challenger)
+    candidate = train_and_register(world.lake, world.registry, CHURN, seed=5)
+    admit = PromotionPolicy(evidence="shadow", admission_tolerance=1.0, max_calibration_error=1.0)
+    admitted = run_gate(world.registry, world.lake, CHURN, admit)
+    assert [(d.challenger_version, d.decision) for d in admitted.decisions] == [
+        (candidate, "shadow")
+    ]
+    assert str(world.registry.alias("shadow").version) == candidate
+    assert world.registry.alias("candidate") is None
+    # As if it had entered shadow on the vintage: it is scored beside the champion that day.
+    world.registry.tag_version(candidate, {"shadow_since": str(VINTAGE)})
+    world.score(VINTAGE)
+    rows = matured_shadow_rows(world.lake, CHURN, world.champion, candidate)
     predictions = CHURN.tables.scoring.predictions
     vintage_customers = world.lake.read(predictions, where=pl.col("as_of_date") == VINTAGE)[
         "customer_id"
@@ -189,21 +250,42 @@ def test_promotion_on_matured_shadow_labels(monitored_world: ScoredWorld) -> Non
     )
     expected = rows.join(labels, on="customer_id", suffix="_label")
     assert (expected["churned_30d"] == expected["churned_30d_label"]).all()
-
-    strict = PromotionPolicy(evidence="shadow", min_shadow_rows=rows.height + 1)
-    comparison = promotion.compare(world.registry, world.lake, CHURN, strict)
-    assert comparison.evidence == "matured shadow-scoring"
-    assert comparison.rows.height == rows.height
-    kept = promotion.promote_challenger(world.registry, world.lake, CHURN, strict)
-    assert kept.decision == "reject" and f"only {rows.height} matured" in kept.reason
-    assert str(world.registry.alias("champion").version) == world.champion
     assert rows["churned_30d"].n_unique() == 2  # the vintage has churners: metrics exist
-    lenient = PromotionPolicy(evidence="shadow", min_shadow_rows=1)
-    decision = promotion.promote_challenger(world.registry, world.lake, CHURN, lenient)
-    assert f"same {rows.height} matured shadow-scoring rows" in decision.reason
-    strictest = PromotionPolicy(min_shadow_rows=10**6)
-    fallback = promotion.compare(world.registry, world.lake, CHURN, strictest)
-    assert fallback.evidence == "out-of-time"
+
+    strict = PromotionPolicy(
+        evidence="shadow", min_shadow_rows=rows.height + 1, min_shadow_days=1, bootstrap_samples=50
+    )
+    held = run_gate(world.registry, world.lake, CHURN, strict)
+    assert held.decisions == [] and f"{rows.height} matured paired rows" in held.held[0]
+    assert str(world.registry.alias("champion").version) == world.champion
+
+    lenient = PromotionPolicy(
+        evidence="shadow",
+        min_shadow_rows=rows.height,
+        min_shadow_days=1,
+        bootstrap_samples=50,
+        roc_auc_margin=-1.0,
+        require_significant_gain=False,
+        max_calibration_error=1.0,
+        max_score_psi=10.0,
+    )
+    decided = run_gate(world.registry, world.lake, CHURN, lenient)
+    promote, retire = decided.decisions
+    assert (promote.decision, promote.from_state, promote.to_state) == (
+        "promote",
+        "shadow",
+        "champion",
+    )
+    assert (retire.challenger_version, retire.to_state) == (world.champion, "retired")
+    assert decided.evidence is not None and decided.evidence.rows == rows.height
+    auc = decided.evidence.difference["roc_auc"]
+    assert auc.low <= auc.estimate <= auc.high
+    recorded = world.lake.read(CHURN.tables.decisions).filter(pl.col("decision") == "promote")
+    evidence = json.loads(recorded.row(-1, named=True)["evidence"])
+    assert evidence["rows"] == rows.height and "criteria" in evidence
+    assert str(world.registry.alias("champion").version) == candidate
+    assert world.registry.alias("shadow") is None
+    rollback(world.registry, world.lake, CHURN, world.champion, reason="back to the test world")
 
 
 def test_a_quiet_day_records_a_verdict_with_no_reasons(monitored_world: ScoredWorld) -> None:

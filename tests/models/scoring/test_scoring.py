@@ -9,7 +9,7 @@ import polars as pl
 import xgboost as xgb
 
 from models.scoring.runs import current_predictions
-from tests.scored_world import ScoredWorld
+from tests.scored_world import ScoredWorld, train_and_register
 from tests.world import churn
 
 CHURN = churn()
@@ -141,15 +141,16 @@ def test_latest_score_and_reasons_are_served_online(scored_world: ScoredWorld) -
 def test_shadow_scoring_is_stored_apart_and_never_served(scored_world: ScoredWorld) -> None:
     world = scored_world
     day = world.days[1]
+    train_and_register(world.lake, world.registry, world.use_case, seed=9)  # a 'candidate'
     served_before = world.lake.version(PREDICTIONS)
     current_before = (
         current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
     )
-    config = {"ops": {"churn_predictions": {"config": {"model_alias": "challenger"}}}}
+    config = {"ops": {"churn_predictions": {"config": {"model_alias": "candidate"}}}}
     world.score(day, run_config=config)
     shadow = world.lake.read(TABLES.shadow_predictions, where=pl.col("as_of_date") == day)
     assert shadow.height == current_before.height
-    assert set(shadow["model_alias"]) == {"challenger"}
+    assert set(shadow["model_alias"]) == {"candidate"}
     assert world.lake.version(PREDICTIONS) == served_before
     current_after = (
         current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
@@ -159,12 +160,48 @@ def test_shadow_scoring_is_stored_apart_and_never_served(scored_world: ScoredWor
         == current_before["scoring_run_id"].unique().to_list()
     )
     runs = world.lake.read(RUNS, where=pl.col("as_of_date") == day)
-    assert sorted(set(runs["model_alias"])) == ["challenger", "champion"]
+    assert sorted(set(runs["model_alias"])) == ["candidate", "champion"]
+
+
+def test_the_shadow_model_is_scored_beside_the_champion_from_the_same_rows(
+    scored_world: ScoredWorld,
+) -> None:
+    """With a model in shadow, one default scoring run records two runs of the day — the
+    champion's (served) and the shadow model's (never served) — from the same pinned feature
+    versions, so every entity has one score of each."""
+    world = scored_world
+    day = world.days[0]
+    shadow = train_and_register(world.lake, world.registry, world.use_case, seed=11)
+    world.registry.set_alias("shadow", shadow)
+    try:
+        result = world.score(day)
+    finally:
+        world.registry.delete_alias("shadow")
+    runs = world.lake.read(
+        RUNS, where=(pl.col("as_of_date") == day) & (pl.col("dagster_run_id") == result.run_id)
+    )
+    by_alias = {r["model_alias"]: r for r in runs.iter_rows(named=True)}
+    assert sorted(by_alias) == ["champion", "shadow"]
+    assert by_alias["shadow"]["model_version"] == shadow
+    assert by_alias["shadow"]["scoring_run_id"] == f"{result.run_id}:{day}:shadow"
+    assert by_alias["shadow"]["source_versions"] == by_alias["champion"]["source_versions"]
+    served = world.lake.read(
+        PREDICTIONS, where=pl.col("scoring_run_id") == by_alias["champion"]["scoring_run_id"]
+    )
+    shadowed = world.lake.read(
+        TABLES.shadow_predictions,
+        where=pl.col("scoring_run_id") == by_alias["shadow"]["scoring_run_id"],
+    )
+    assert sorted(served["customer_id"]) == sorted(shadowed["customer_id"])
+    assert set(shadowed["model_version"]) == {shadow}
+    online = current_predictions(world.lake, TABLES).filter(pl.col("as_of_date") == day).collect()
+    assert set(online["model_version"]) == {world.champion}  # only the champion is served
 
 
 def test_runs_record_the_explainer_backend_and_iteration_range(scored_world: ScoredWorld) -> None:
     world = scored_world
-    runs = world.lake.read(RUNS)
+    # The champion's runs (earlier tests of the module shadow-score other versions).
+    runs = world.lake.read(RUNS, where=pl.col("model_version") == world.champion)
     rounds = world.registry.load_booster(world.champion).num_boosted_rounds()
     assert set(runs["explainer_backend"]) == {"tables"}
     assert set(runs["iteration_range"]) == {f"0,{rounds}"}
