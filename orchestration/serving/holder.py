@@ -121,6 +121,8 @@ class ModelHolder:
         self._on_failure = on_failure
         self.current: ModelSet | None = None
         self.problem: str | None = "models not loaded yet"
+        self.awaiting_champion = False
+        """True while the registry holds no champion for this use case (never promoted)."""
         self._failed: dict[str, str] = {}  # version → why it was last refused
         self._last_failure: str | None = None
 
@@ -131,6 +133,7 @@ class ModelHolder:
         except Exception as exc:
             self._fail(f"model registry unreachable: {_first_line(exc)}")
             return False
+        self.awaiting_champion = CHAMPION not in wanted and self.current is None
         if CHAMPION not in wanted:
             if self.current is None:
                 self.problem = (

@@ -253,9 +253,12 @@ class Service:
 
     # ------------------------------------------------------------------------- readiness
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when every use case has its champion loaded and its online store answers."""
+        """Ready when every use case that has a champion has it loaded and its online store
+        answers, and at least one use case is served. A use case never promoted (no champion in
+        the registry yet) is reported with its problem but does not hold the others back: its
+        requests answer 503 until a champion appears."""
         report: dict[str, Any] = {}
-        ready = True
+        ready, served = True, 0
         for name, service in self.use_cases.items():
             models = service.holder.current
             problems = []
@@ -268,13 +271,14 @@ class Service:
                     service.lookup.ping()
                 except Exception as exc:
                     problems.append(f"online store unreachable: {_first_line(exc)}")
-            ready = ready and not problems
+            served += models is not None
+            ready = ready and (not problems or service.holder.awaiting_champion)
             report[name] = {
                 "models": models.versions() if models else {},
                 "canary_share": models.canary_share if models and models.canary else 0.0,
                 "problems": problems,
             }
-        return ready, report
+        return ready and served > 0, report
 
     def service(self, name: str) -> UseCaseService:
         try:

@@ -20,6 +20,7 @@ from models.scoring.batch import entity_timestamp
 from models.scoring.replay import find_request, replay_request
 from models.scoring.runs import current_predictions
 from models.scoring.tables import SHAP_PREFIX
+from models.usecase import load_use_cases
 from orchestration.cli import main
 from orchestration.serving.app import create_app
 from orchestration.serving.holder import CANARY, SHADOW, in_canary
@@ -398,6 +399,27 @@ def test_not_ready_before_a_champion_is_loaded(world_env: ServedWorld) -> None:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["use_cases"]["churn"]["models"] == {CHAMPION: world_env.versions[0]}
+
+
+def test_a_use_case_never_promoted_does_not_hold_the_others_back(world_env: ServedWorld) -> None:
+    """Credit has no model in this world: the service is ready for churn, reports credit's
+    problem, and answers credit's requests 503."""
+    credit = load_use_cases()["credit"]
+    world = world_env.world
+    store = feature_store(world.lake.uri)
+    settings = world_env.settings(spool="two-use-cases")
+    service = Service(settings, [world.use_case, credit], world.lake, lambda: store)
+    with TestClient(create_app(service, watch=False), raise_server_exceptions=False) as client:
+        service.refresh()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        report = ready.json()["use_cases"]
+        assert report["churn"]["models"] == {CHAMPION: world_env.versions[0]}
+        assert report["credit"]["models"] == {}
+        assert any("no 'champion' alias" in p for p in report["credit"]["problems"])
+        answer = client.post("/v1/credit/score", json={"entity_id": "L0000001"})
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "not_ready"
+        assert client.post(SCORE, json={"entity_id": "C0000001"}).status_code == 200
 
 
 def test_canary_serves_its_share_and_shadow_scores_every_request(
