@@ -11,8 +11,9 @@ template. Each job a case kills is also run once, uninterrupted, from the templa
 ``ingest_and_features`` (on an in-memory Dagster instance: a run over 144 daily partitions plans
 thousands of events that the cases never read), then ``weekly_retrain`` and ``promotion_gate``
 (the first champion) and ``daily_pipeline`` over two days (predictions, online values,
-monitoring), all recorded in the world's Dagster instance; then the template copy; then each reference, from the template, through
-the CLI's own entry point (``orchestration.cli.main``), its outcome and step timeline saved.
+monitoring), all recorded in the world's Dagster instance; then the template copy; then each
+reference, from the template, through the CLI's own entry point (``orchestration.cli.main``),
+its outcome and step timeline saved.
 
 Every process of the world shares one bytecode cache (``PYCACHE``): a cold ``scorehouse``
 process spends seconds compiling the libraries it imports.
