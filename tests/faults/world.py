@@ -9,10 +9,11 @@ template. Each job a case kills is also run once, uninterrupted, from the templa
 ``python -m tests.faults.world ROOT`` builds all of it in one process (its env, set by
 ``build``, fixes the simulated world; one process pays the imports once): the history through
 ``ingest_and_features`` (on an in-memory Dagster instance: a run over 144 daily partitions plans
-thousands of events that the cases never read), then ``weekly_retrain`` (the first champion) and
-``daily_pipeline`` over two days (predictions, online values, monitoring), both recorded in the
-world's Dagster instance; then the template copy; then each reference, from the template, through
-the CLI's own entry point (``orchestration.cli.main``), its outcome and step timeline saved.
+thousands of events that the cases never read), then ``weekly_retrain`` and ``promotion_gate``
+(the first champion) and ``daily_pipeline`` over two days (predictions, online values,
+monitoring), all recorded in the world's Dagster instance; then the template copy; then each
+reference, from the template, through the CLI's own entry point (``orchestration.cli.main``),
+its outcome and step timeline saved.
 
 Every process of the world shares one bytecode cache (``PYCACHE``): a cold ``scorehouse``
 process spends seconds compiling the libraries it imports.
@@ -193,6 +194,7 @@ def build_state(home: Path) -> None:
         instance=DagsterInstance.ephemeral(),
     )
     run_job("churn_weekly_retrain")
+    run_job("churn_promotion_gate")  # the first candidate becomes the champion
     run_job("churn_daily_pipeline", partition_range(*PRIOR_DAYS))
 
 
