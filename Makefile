@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: setup demo test test-fast test-scale services services-stop lint bench bench-scale ui clean
+.PHONY: setup demo test test-fast test-deep test-scale services services-stop lint bench bench-scale ui clean
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,12 @@ demo: setup
 
 ## (b) lint, format check, type check, the embedded suite, then the scale stage (services)
 test: lint
-	$(BIN)/pytest -m "not scale"
+	$(BIN)/pytest -m "not scale and not deep"
 	$(MAKE) test-scale
+
+## the kill -9 suite's further seeds: four more random kill points per phase (about 30 minutes)
+test-deep: setup
+	$(BIN)/pytest -m deep tests/faults
 
 ## the scale profile's tests on local PostgreSQL, Redis and S3 (started and stopped around them)
 test-scale: setup
@@ -37,7 +41,7 @@ services-stop:
 
 ## the quick loop while working: everything but the tests marked slow (end-to-end runs)
 test-fast: lint
-	$(BIN)/pytest -m "not slow and not scale" -q
+	$(BIN)/pytest -m "not slow and not scale and not deep" -q
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,8 +20,9 @@ The killed run and the re-run are ``scorehouse`` processes; ``tables`` and ``doc
 the same entry point (``orchestration.cli.main``) in this process, which has the libraries
 imported already.
 
-Seed 0 of each phase is the fast tier; seeds 1 … ``SCOREHOUSE_FAULT_SEEDS`` − 1 (default 5 seeds
-in all) are marked slow.
+Seed 0 of each phase runs in ``make test`` (marked ``slow``: about a minute a case, so not in
+the quick loop); seeds 1 … ``SCOREHOUSE_FAULT_SEEDS`` − 1 (default 5 seeds in all) are also
+marked ``deep`` and run by ``make test-deep`` (about 30 minutes on two cores).
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ from tests.faults.world import JOBS, FaultWorld, home_env, scorehouse, spawn
 
 SLOW_SEEDS = int(os.environ.get("SCOREHOUSE_FAULT_SEEDS", "5"))
 CASES = [
-    pytest.param(phase, seed, marks=[pytest.mark.slow] if seed else [], id=f"{phase}-{seed}")
+    pytest.param(
+        phase,
+        seed,
+        marks=[pytest.mark.slow, pytest.mark.deep] if seed else [pytest.mark.slow],
+        id=f"{phase}-{seed}",
+    )
     for seed in range(SLOW_SEEDS)
     for phase in watch.PHASES
 ]
