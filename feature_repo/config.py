@@ -12,6 +12,7 @@ Two settings move the state to services (the ``scale`` profile sets both):
   TLS, a password in the URL), Feast's Redis online store instead of SQLite.
 """
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,20 @@ from feast import FeatureStore, RepoConfig
 from lakehouse import config
 
 REPO_PATH = Path(__file__).resolve().parent
+
+
+class _QuietServeWhileMaterializing(logging.Filter):
+    """Drops Feast's advice that ``serve_features_while_materializing`` targets SQL registries:
+    the file registry honours it too (what the setting is for: see ``feature_store.yaml``), and
+    the advice would be logged for every store built."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`serve_features_while_materializing` is enabled but" not in record.getMessage()
+
+
+logging.getLogger("feast.repo_config").addFilter(_QuietServeWhileMaterializing())
+
+SERVE_WHILE_MATERIALIZING = {"serve_features_while_materializing": True}
 
 
 def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = None) -> RepoConfig:
@@ -43,12 +58,14 @@ def repo_config(lakehouse_uri: str | None = None, pins: dict[str, int] | None = 
     return repo
 
 
-def registry_config(feast_dir: Path) -> str | dict:
-    """The registry file under the home, or the SQL registry of ``SCOREHOUSE_FEAST_REGISTRY``."""
+def registry_config(feast_dir: Path) -> dict:
+    """The registry file under the home, or the SQL registry of ``SCOREHOUSE_FEAST_REGISTRY``;
+    either serves a view while it is materializing (see ``feature_store.yaml``)."""
     url = os.environ.get("SCOREHOUSE_FEAST_REGISTRY")
     if not url:
-        return str(feast_dir / "registry.db")
+        return {"path": str(feast_dir / "registry.db"), **SERVE_WHILE_MATERIALIZING}
     return {
+        **SERVE_WHILE_MATERIALIZING,
         "registry_type": "sql",
         "path": url,
         # Each store object caches the registry this long; apply refreshes its own at once.

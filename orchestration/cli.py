@@ -347,6 +347,9 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"orphan model versions: {len(found.orphan_versions)}")
     for name, version, why in found.orphan_versions:
         print(f"  {name} v{version}: {why}")
+    print(f"training runs left RUNNING by a dead run: {len(found.stale_training_runs)}")
+    for name, run_id, why in found.stale_training_runs:
+        print(f"  {name} MLflow run {run_id}: {why}")
     unrecorded = found.unrecorded
     rows = 0 if unrecorded is None else int(unrecorded["rows"].sum())
     print(f"rows of unrecorded scoring runs (never read, kept as evidence): {rows}")
@@ -356,14 +359,18 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"recorded runs with missing rows: {0 if incomplete is None else incomplete.height}")
     if incomplete is not None and incomplete.height:
         print(incomplete)
-    if args.repair and (found.dead_runs or found.orphan_versions):
+    if args.repair and (found.dead_runs or found.orphan_versions or found.stale_training_runs):
         doctor.repair(instance, found, dict(use_cases))
-        print("repaired: dead runs marked failed, orphan versions tagged scorehouse.orphan")
+        print(
+            "repaired: dead runs marked failed, orphan versions tagged scorehouse.orphan, "
+            "stale training runs ended KILLED"
+        )
         return 0
     return (
         1
         if found.dead_runs
         or found.orphan_versions
+        or found.stale_training_runs
         or (incomplete is not None and incomplete.height)
         else 0
     )

@@ -7,6 +7,8 @@
   event.) ``scorehouse run`` sweeps these before each run, so the next run also cleans up.
 * **Orphan model versions**: registered by a Dagster run that failed or died, and never decided
   on. They are tagged ``scorehouse.orphan`` (with the reason) and promotion refuses them.
+* **Stale training runs**: MLflow runs still ``RUNNING`` whose Dagster run failed or died (the
+  process was killed while it logged the model); ``--repair`` ends them ``KILLED``.
 * **Unrecorded scoring rows**: prediction and explanation rows of a scoring run with no row in
   ``ml.<uc>_scoring_runs`` (the run died between its commits). Readers never see them (the run
   record is the commit point); the doctor lists them. And the converse check: every recorded
@@ -71,12 +73,13 @@ def _alive(tags: dict[str, str]) -> bool | None:
 class Findings:
     dead_runs: list[str] = field(default_factory=list)
     orphan_versions: list[tuple[str, str, str]] = field(default_factory=list)
+    stale_training_runs: list[tuple[str, str, str]] = field(default_factory=list)
     unrecorded: pl.DataFrame | None = None
     incomplete: pl.DataFrame | None = None
 
     @property
     def problems(self) -> int:
-        count = len(self.dead_runs) + len(self.orphan_versions)
+        count = len(self.dead_runs) + len(self.orphan_versions) + len(self.stale_training_runs)
         for frame in (self.unrecorded, self.incomplete):
             count += 0 if frame is None else frame.height
         return count
@@ -128,17 +131,40 @@ def orphan_versions(
         tags = version.tags
         if ORPHAN_TAG in tags or str(version.version) in decided:
             continue
-        run = (
-            instance.get_run_by_id(tags.get("dagster_run_id", ""))
-            if tags.get("dagster_run_id")
-            else None
-        )
-        if run is None:
-            continue
-        if run.status in FAILED:
-            found.append((str(version.version), f"run {run.run_id} ended {run.status.value}"))
-        elif run.status in UNFINISHED and _alive(_process_of(instance, run)) is False:
-            found.append((str(version.version), f"run {run.run_id} died ({run.status.value})"))
+        why = _ended_badly(instance, tags.get("dagster_run_id", ""))
+        if why is not None:
+            found.append((str(version.version), why))
+    return found
+
+
+def _ended_badly(instance: DagsterInstance, run_id: str) -> str | None:
+    """How the Dagster run ``run_id`` ended, if it failed or died; None otherwise."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    if run is None:
+        return None
+    if run.status in FAILED:
+        return f"run {run.run_id} ended {run.status.value}"
+    if run.status in UNFINISHED and _alive(_process_of(instance, run)) is False:
+        return f"run {run.run_id} died ({run.status.value})"
+    return None
+
+
+def stale_training_runs(
+    instance: DagsterInstance, registry: ModelRegistry
+) -> list[tuple[str, str]]:
+    """(MLflow run id, why) of training runs still RUNNING whose Dagster run failed or died:
+    a process killed while it logged the model never ends its MLflow run."""
+    experiment = registry.client.get_experiment_by_name(registry.model_name)
+    if experiment is None:
+        return []
+    running = registry.client.search_runs(
+        [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'"
+    )
+    found = []
+    for run in running:
+        why = _ended_badly(instance, run.data.tags.get("dagster_run_id", ""))
+        if why is not None:
+            found.append((run.info.run_id, why))
     return found
 
 
@@ -219,6 +245,9 @@ def examine(instance: DagsterInstance, use_cases: list[UseCase], lake: Lakehouse
             (use_case.name, version, why)
             for version, why in orphan_versions(instance, registry, lake, use_case)
         ]
+        findings.stale_training_runs += [
+            (use_case.name, run_id, why) for run_id, why in stale_training_runs(instance, registry)
+        ]
         unrecorded.append(unrecorded_rows(lake, use_case))
         found = incomplete_runs(lake, use_case)
         if found.height:
@@ -229,7 +258,10 @@ def examine(instance: DagsterInstance, use_cases: list[UseCase], lake: Lakehouse
 
 
 def repair(instance: DagsterInstance, findings: Findings, use_cases: dict[str, UseCase]) -> None:
-    """Mark dead runs failed and tag orphan versions (unrecorded rows stay: never read)."""
+    """Mark dead runs failed, tag orphan versions, end stale training runs KILLED (unrecorded
+    rows stay: never read)."""
     sweep_dead_runs(instance)
     for name, version, why in findings.orphan_versions:
         ModelRegistry(use_cases[name].model_name).tag_version(version, {ORPHAN_TAG: why})
+    for name, run_id, _ in findings.stale_training_runs:
+        ModelRegistry(use_cases[name].model_name).client.set_terminated(run_id, "KILLED")

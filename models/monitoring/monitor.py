@@ -85,7 +85,10 @@ def load_reference(
 def _scoring_run(lake: Lakehouse, use_case: UseCase, day: date, alias: str) -> dict[str, Any]:
     runs = inputs.scored_runs(lake, use_case, [day]).filter(pl.col("model_alias") == alias)
     if runs.is_empty():
-        raise MonitoringError(f"no scoring run with model alias {alias!r} for {day}: score first")
+        raise MonitoringError(
+            f"no scoring run with model alias {alias!r} for {day} in "
+            f"{use_case.tables.scoring.scoring_runs}: score the day first"
+        )
     return runs.row(0, named=True)
 
 

@@ -152,8 +152,8 @@ def population(
     )
     if entities.is_empty():
         raise ScoringError(
-            f"{table} v{version} has no rows for {as_of}: nothing to score "
-            "(build that day's features first)"
+            f"{table} v{version} has no rows for {as_of}: no active {key} that day, or its "
+            "features were never built (build them first): nothing to score"
         )
     stamp = pl.lit(entity_timestamp(as_of), dtype=TIMESTAMP).alias("event_timestamp")
     return entities.with_columns(stamp)

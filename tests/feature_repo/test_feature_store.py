@@ -186,6 +186,40 @@ def test_online_store_serves_the_latest_day(world: Path, home: Path) -> None:
     assert got["plan"].to_list() == expected["plan"].to_list()
 
 
+def test_a_view_left_materializing_by_a_killed_run_keeps_serving(world: Path, home: Path) -> None:
+    """A ``materialize`` killed mid-way leaves the view MATERIALIZING in the registry; the
+    online store keeps serving its last values, and the next materialization ends the state."""
+    from feast.feature_view import FeatureViewState
+
+    from feature_repo.config import feature_store
+    from orchestration.features.feast_assets import materialize_window
+
+    lake = project_lakehouse(world / "lake")
+    customers = _latest_rows(lake, lake.read("silver.customers")["customer_id"].to_list())
+    ids = customers["customer_id"].head(5).to_list()
+    store = feature_store(str(world / "lake"))
+    view = store.get_feature_view("customer_account")
+    view.state = FeatureViewState.MATERIALIZING
+    store.registry.apply_feature_view(view, store.project, commit=True)
+
+    online = (
+        feature_store(str(world / "lake"))
+        .get_online_features(
+            features=["customer_account:plan"], entity_rows=[{"customer_id": c} for c in ids]
+        )
+        .to_dict()
+    )
+    expected = customers.filter(pl.col("customer_id").is_in(ids)).sort("customer_id")
+    assert pl.DataFrame(online).sort("customer_id")["plan"].to_list() == expected["plan"].to_list()
+
+    last = WORLD.start_date + timedelta(days=DAYS - 1)
+    start, end = materialize_window([last])
+    store = feature_store(str(world / "lake"))
+    store.materialize(start_date=start, end_date=end, feature_views=["customer_account"])
+    state = feature_store(str(world / "lake")).get_feature_view("customer_account").state
+    assert state == FeatureViewState.AVAILABLE_ONLINE
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

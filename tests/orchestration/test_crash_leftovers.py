@@ -100,6 +100,29 @@ def test_a_version_registered_by_a_failed_run_is_an_orphan_and_never_promoted(
     assert str(world.registry.alias("champion").version) == champion  # type: ignore[union-attr]
 
 
+def test_a_training_run_left_running_by_a_killed_run_is_ended(
+    world: ScoredWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A process killed while it logged the model leaves its MLflow run RUNNING: the doctor
+    names it and ``--repair`` ends it KILLED; a run whose Dagster run is alive is left alone."""
+    instance = DagsterInstance.get()
+    killed = _left_run(instance, DagsterRunStatus.STARTED, _dead_pid())
+    alive = _left_run(instance, DagsterRunStatus.STARTED, doctor.os.getpid())
+    client, experiment = world.registry.client, world.registry.experiment_id()
+    stale = client.create_run(experiment, tags={"dagster_run_id": killed.run_id}).info.run_id
+    live = client.create_run(experiment, tags={"dagster_run_id": alive.run_id}).info.run_id
+    found = doctor.stale_training_runs(instance, world.registry)
+    assert [run_id for run_id, _ in found] == [stale]
+    assert main(["doctor"]) == 1
+    assert f"churn MLflow run {stale}: run {killed.run_id} died" in capsys.readouterr().out
+    assert main(["doctor", "--repair"]) == 0
+    assert client.get_run(stale).info.status == "KILLED"
+    assert client.get_run(live).info.status == "RUNNING"
+    assert doctor.stale_training_runs(instance, world.registry) == []
+    client.set_terminated(live, "FINISHED")
+    instance.report_run_failed(instance.get_run_by_id(alive.run_id))  # type: ignore[arg-type]
+
+
 class Killed(BaseException):
     """Stands for kill -9 at a commit: nothing after it runs (not an Exception: no handler
     of the code under test may swallow it)."""
