@@ -77,11 +77,16 @@ def _shadow_evidence(row: dict) -> dict:
     return evidence
 
 
+@pytest.mark.timeout(2400)  # the whole demo: about 6 minutes on 2 idle cores
 def test_concept_shift_is_promoted_and_covariate_shift_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
-    out = _demo(home)
+    check_concept_world(home, _demo(home), monkeypatch)
+
+
+def check_concept_world(home: Path, out: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo world's outcomes (see the module docstring), from its home and its output."""
     tables = _tables(home, monkeypatch)
     decisions = tables["decisions"]
     # The drift candidate: admitted, then rejected on its matured paired outcomes.
@@ -119,6 +124,7 @@ def test_concept_shift_is_promoted_and_covariate_shift_rejected(
     assert (home / "reports" / "monitoring" / "churn" / "dashboard.html").is_file()
 
 
+@pytest.mark.timeout(1800)
 def test_a_covariate_shift_alone_is_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
