@@ -77,6 +77,7 @@ def _shadow_evidence(row: dict) -> dict:
     return evidence
 
 
+@pytest.mark.deep  # the whole demo (make demo runs it too): make test-deep, not make test
 @pytest.mark.timeout(2400)  # the whole demo: about 6 minutes on 2 idle cores
 def test_concept_shift_is_promoted_and_covariate_shift_rejected(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
