@@ -78,4 +78,4 @@ def commit_info(
     """Commit metadata for a write covering ``days`` (Dagster run, asset key, partition range)."""
     partition = days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]}"
     key = asset_key or context.asset_key.to_user_string()
-    return CommitInfo(run_id=context.run_id, asset_key=key, partition=partition)
+    return CommitInfo(run_id=context.run.run_id, asset_key=key, partition=partition)

@@ -178,7 +178,7 @@ def training_set(use_case: UseCase) -> AssetsDefinition:
         )
         versions = {**built.source_versions, definition.table: built.labels_version}
         commit = CommitInfo(
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             asset_key=table.replace(".", "/"),
             extra={
                 "feature_service": built.feature_service,

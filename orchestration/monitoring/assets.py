@@ -67,7 +67,7 @@ def report_key(use_case: UseCase) -> AssetKey:
 
 def _stamp(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
     return frame.with_columns(
-        pl.lit(context.run_id).alias("dagster_run_id"),
+        pl.lit(context.run.run_id).alias("dagster_run_id"),
         pl.lit(datetime.now(UTC)).alias("computed_at"),
     )
 
@@ -109,7 +109,7 @@ def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
             result = drift_and_diagnosis(lake, registry, use_case, day, settings, cache)
             _replace_day(lake, tables.feature_drift, day, result.drift, context)
             _replace_day(lake, tables.diagnosis, day, result.diagnosis, context)
-            plots = write_plots(use_case.name, day, context.run_id, result.plots(settings))
+            plots = write_plots(use_case.name, day, context.run.run_id, result.plots(settings))
         return MaterializeResult(
             metadata={
                 "alerts": result.drift.filter(pl.col("status") == "alert").height,
@@ -221,7 +221,7 @@ def _report_day(
         trained_until=training_end(use_case, day),
         champion_version=_champion_of(lake, use_case, day),
     )
-    path = write_report(use_case.name, found, context.run_id, {})
+    path = write_report(use_case.name, found, context.run.run_id, {})
     row = _stamp(verdict_row(found, path), context)
     lake.append(tables.verdicts, row, commit=commit_info(context, [day]))
     return found, path

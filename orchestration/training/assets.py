@@ -121,7 +121,7 @@ def model_asset(use_case: UseCase) -> AssetsDefinition:
             training_set_version=version,
             feature_service=use_case.features.service,
             source_versions=source_versions(lake, use_case, version),
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
             use_case=use_case.name,
         )
         example = use_case.encoding.matrix(validation.head(5))

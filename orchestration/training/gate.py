@@ -97,7 +97,7 @@ def gate_asset(use_case: UseCase, deps: list[AssetKey]) -> AssetsDefinition:
             lakehouse.get(),
             use_case,
             policy,
-            dagster_run_id=context.run_id,
+            dagster_run_id=context.run.run_id,
             # The profile's lock: an advisory lock of a shared registry, else a file lock.
             lock=lambda: promotion_gate(registry.uri, registry.model_name),
         )
