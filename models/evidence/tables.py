@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from lakehouse.catalog import TIMESTAMP, TableSpec
+from models.evidence.fairness import GROUP_SCHEMA
 
 LIME_PREFIX = "lime__"
 _RUN: dict[str, pl.DataType] = {"dagster_run_id": pl.String(), "computed_at": TIMESTAMP}
@@ -52,21 +53,7 @@ AGREEMENT_COLUMNS: dict[str, pl.DataType] = {
 
 FAIRNESS_COLUMNS: dict[str, pl.DataType] = {
     **_SCORING_RUN,
-    "attribute": pl.String(),
-    "group": pl.String(),
-    "rows": pl.Int64(),
-    "adverse": pl.Int64(),
-    "approval_rate": pl.Float64(),
-    "reference_group": pl.String(),
-    "approval_rate_gap": pl.Float64(),
-    "adverse_impact_ratio": pl.Float64(),
-    "mean_pd": pl.Float64(),
-    "matured": pl.Int64(),
-    "observed_default_rate": pl.Float64(),
-    "calibration_gap": pl.Float64(),
-    "min_adverse_impact_ratio": pl.Float64(),
-    "alert": pl.Boolean(),
-    "adverse_definition": pl.String(),
+    **GROUP_SCHEMA,  # one row per protected group, as `group_fairness` computes it
     **_RUN,
 }
 
