@@ -7,10 +7,17 @@ declares them as ``SourceTables.checks``; ``check_delivery`` reads and validates
 the days, runs each check and raises ``DeliveryError`` listing every problem (each naming the
 file, the column, the rule and the row count), so bronze never receives part of a delivery that
 breaks a rule.
+
+Every bronze asset of a run checks the same delivery before it writes; a delivery found clean
+is remembered for the process by its fingerprint (each file's path and content digest, and
+the version of every silver table of the source), so the next asset of the run parses and
+validates its files once, not again for the rules. Anything that changes a file or silver checks
+it again; a delivery that broke a rule is never remembered.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,6 +27,7 @@ import polars as pl
 from lakehouse.errors import LakehouseError
 from lakehouse.ingest.reader import read_batch
 from lakehouse.ingest.tables import SourceTables
+from lakehouse.sources.contract import list_landing_files
 from lakehouse.storage import Lakehouse
 
 SOURCE_FILE = "_source_file"
@@ -56,10 +64,38 @@ def check_delivery(
     if not tables.checks or not days:
         return
     feeds = sorted({feed for rule in tables.checks for feed in rule.feeds})
+    fingerprint = _fingerprint(lake, tables, landing_dir, days, feeds)
+    if fingerprint in _CLEAN:
+        return
     frames = read_delivery(landing_dir, tables, days, feeds)
     problems = [problem for rule in tables.checks for problem in rule.check(lake, frames)]
     if problems:
         raise DeliveryError(tables.name, days, problems)
+    _CLEAN.add(fingerprint)
+
+
+_CLEAN: set[tuple[object, ...]] = set()
+"""Fingerprints of the deliveries found clean in this process."""
+
+
+def _fingerprint(
+    lake: Lakehouse,
+    tables: SourceTables,
+    landing_dir: Path,
+    days: Sequence[date],
+    feeds: Iterable[str],
+) -> tuple[object, ...]:
+    """What the rules' verdict depends on: the files of ``feeds`` on ``days`` (path and a
+    digest of the bytes: hashing is cheap beside parsing) and the version of each silver table
+    the rules compare against."""
+    files = []
+    for feed in feeds:
+        for day in sorted(days):
+            for path in list_landing_files(landing_dir, feed, day):
+                digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+                files.append((str(path), digest))
+    versions = tuple((name, lake.version(name)) for name in sorted(tables.silver))
+    return (lake.uri, tables.name, tuple(sorted(days)), tuple(files), versions)
 
 
 def files_of(rows: pl.DataFrame) -> str:

@@ -131,6 +131,26 @@ def test_a_repayment_of_an_unknown_loan(
     ) in message
 
 
+def test_a_delivery_found_clean_is_checked_again_once_a_file_changes(
+    world: tuple[LendingConfig, Path, Lakehouse], delivery: tuple[Path, list[date]]
+) -> None:
+    # Every bronze asset of a run checks the same delivery; a clean one is remembered, but only
+    # for exactly those bytes and that silver.
+    _, _, lake = world
+    landing, days = delivery
+    check_delivery(lake, LENDING, landing, days)
+    check_delivery(lake, LENDING, landing, days)  # remembered: the same files and silver
+    day = next(d for d in days if _rows(landing, "repayments", d).height)
+    name = _rewrite(
+        landing,
+        "repayments",
+        day,
+        lambda f: pl.concat([f, f.head(1).with_columns(pl.lit("L9999999").alias("loan_id"))]),
+    )
+    assert f"{name} (1 row): column 'loan_id'" in _rejected(lake, landing, days)
+    assert f"{name} (1 row): column 'loan_id'" in _rejected(lake, landing, days)  # not remembered
+
+
 def test_a_repayment_of_a_loan_booked_in_the_same_delivery_passes(
     world: tuple[LendingConfig, Path, Lakehouse], delivery: tuple[Path, list[date]]
 ) -> None:
