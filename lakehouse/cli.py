@@ -143,8 +143,14 @@ def _vacuum(lake: Lakehouse, args: argparse.Namespace) -> int:
 
 
 def print_frame(frame: pl.DataFrame, fmt: str, limit: int) -> None:
-    """Print a frame as a table, CSV or JSON lines."""
+    """Print a frame as a table, CSV or JSON lines (in CSV a list or struct cell is its JSON)."""
     if fmt == "csv":
+        nested = [c for c, t in frame.schema.items() if t.is_nested()]
+        if nested:
+            frame = frame.with_columns(
+                pl.Series(c, [json.dumps(v, default=str) for v in frame[c].to_list()])
+                for c in nested
+            )
         sys.stdout.write(frame.write_csv())
     elif fmt == "json":
         sys.stdout.write(frame.write_ndjson())

@@ -175,6 +175,10 @@ def test_cli_reports_refusals(
     assert not out.exists()
     assert main(["query", "SELECT plan FROM silver.customers", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["plan", "starter"]
+    # A list cell (verdict reasons, reason codes) is written as its JSON, not refused.
+    sql = "SELECT plan, [plan, 'x'] AS tags FROM silver.customers"
+    assert main(["query", sql, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["plan,tags", 'starter,"[""starter"", ""x""]"']
 
 
 class _UseCases:
