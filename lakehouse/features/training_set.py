@@ -47,12 +47,15 @@ def build_training_set(
     first_as_of: date,
     every_days: int = 7,
     matured_by: date | None = None,
+    window_days: int | None = None,
 ) -> TrainingSet:
     """Labels with as-of ≥ ``first_as_of`` every ``every_days`` days, joined to the service,
     in the columns and types of ``spec`` (the training-set table). ``matured_by``: only the
     labels that had matured by the end of that day (the daily partition ``P`` writes the labels
     of as-of ``P − (maturity_days − 1)``, ``lakehouse.features.labels``), so a retrain for a
-    given day learns only from outcomes known on it, whatever was ingested since."""
+    given day learns only from outcomes known on it, whatever was ingested since.
+    ``window_days``: only the as-of dates within that many days of the newest kept one (a
+    recent window; the other rules first)."""
     labels_version = lake.version(labels.table)
     if labels_version is None:
         raise FileNotFoundError(f"{labels.table} has never been written: materialize labels first")
@@ -62,6 +65,12 @@ def build_training_set(
     if matured_by is not None:
         keep &= pl.col(AS_OF) <= matured_by - timedelta(days=labels.maturity_days - 1)
     rows = lake.scan(labels.table, version=labels_version).filter(keep)
+    if window_days is not None:
+        if window_days < 1:
+            raise ValueError(f"window_days must be >= 1, got {window_days}")
+        newest = rows.select(pl.col(AS_OF).max()).collect().item()
+        if newest is not None:
+            rows = rows.filter(pl.col(AS_OF) > newest - timedelta(days=window_days))
     entities = rows.select(labels.join_key, AS_OF, "event_timestamp", labels.column).collect()
     if entities.is_empty():
         bound = f" matured by {matured_by}" if matured_by is not None else ""

@@ -106,6 +106,21 @@ class TrainingSetSpec:
     """Skip as-of dates closer than this to the first landed day (windows not yet filled)."""
     every_days: int = 7
     """Keep one as-of date per this many days (weekly snapshots: less repeated information)."""
+    window_days: int | None = None
+    """Keep only the as-of dates of the newest ``window_days`` days of matured labels: a recent
+    window that represents today's world after a change (None: every matured label)."""
+
+    def __post_init__(self) -> None:
+        if self.history_days < 0 or self.every_days < 1:
+            raise ValueError(
+                f"history_days must be >= 0 and every_days >= 1, got {self.history_days} and "
+                f"{self.every_days}"
+            )
+        if self.window_days is not None and self.window_days < self.every_days:
+            raise ValueError(
+                f"window_days {self.window_days} keeps no more than one as-of date: make it at "
+                f"least every_days ({self.every_days})"
+            )
 
 
 @dataclass(frozen=True)

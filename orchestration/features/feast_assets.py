@@ -175,6 +175,7 @@ def training_set(use_case: UseCase) -> AssetsDefinition:
             first_as_of=default_first_as_of(first_day(use_case.source), settings.history_days),
             every_days=settings.every_days,
             matured_by=_trained_for(context),
+            window_days=settings.window_days,
         )
         versions = {**built.source_versions, definition.table: built.labels_version}
         commit = CommitInfo(

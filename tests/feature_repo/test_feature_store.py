@@ -139,7 +139,7 @@ def test_a_retrain_for_a_day_learns_only_the_labels_matured_by_it(world: Path, h
     definition = CHURN.label.definition
     day = WORLD.start_date + timedelta(days=DAYS - 8)
 
-    def built(matured_by: date | None) -> pl.DataFrame:
+    def built(matured_by: date | None, window_days: int | None = None) -> pl.DataFrame:
         return build_training_set(
             lake,
             store,
@@ -149,6 +149,7 @@ def test_a_retrain_for_a_day_learns_only_the_labels_matured_by_it(world: Path, h
             first_as_of=default_first_as_of(WORLD.start_date, 1),
             every_days=1,
             matured_by=matured_by,
+            window_days=window_days,
         ).frame
 
     everything, bounded = built(None), built(day)
@@ -157,6 +158,10 @@ def test_a_retrain_for_a_day_learns_only_the_labels_matured_by_it(world: Path, h
     assert bounded.height == everything.filter(pl.col("as_of_date") <= last).height
     with pytest.raises(ValueError, match=r"no matured labels .* matured by"):
         built(WORLD.start_date)
+    # A recent window: the newest 3 days of what had matured by the day, nothing older.
+    recent = built(day, window_days=3)
+    assert sorted(recent["as_of_date"].unique()) == [last - timedelta(days=n) for n in (2, 1, 0)]
+    assert recent.height == bounded.filter(pl.col("as_of_date") > last - timedelta(days=3)).height
 
 
 def _latest_rows(lake: Lakehouse, customers: list[str]) -> pl.DataFrame:

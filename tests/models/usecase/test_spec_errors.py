@@ -70,6 +70,15 @@ def test_a_label_horizon_longer_than_its_maturity(tmp_path: Path) -> None:
     )
 
 
+def test_a_training_window_shorter_than_one_as_of_step(tmp_path: Path) -> None:
+    _refused(
+        tmp_path,
+        _churn(training={"every_days": 7, "window_days": 3}),
+        "training",
+        "window_days 3 keeps no more than one as-of date",
+    )
+
+
 def test_a_service_feature_that_no_view_provides(tmp_path: Path) -> None:
     service = {"name": "churn_v1", "features": ["mrr", "lifetime_value"]}
     _refused(
