@@ -1,7 +1,8 @@
 """Daily partitions per source system, and helpers for partitioned runs.
 
 A simulated source's partitions are its world's days (``SCOREHOUSE_START_DATE`` and
-``SCOREHOUSE_SIM_DAYS``): no empty days past the data. A real source's run from its spec's
+``SCOREHOUSE_SIM_DAYS``, or ``SCOREHOUSE_SIM_LENDING_START_DATE`` and ``_LENDING_DAYS`` for
+the lender): no empty days past the data. A real source's run from its spec's
 ``start_date`` (default ``SCOREHOUSE_START_DATE``) to today, so a file dropped today can be
 ingested today.
 """
@@ -33,7 +34,7 @@ def _daily(start: date, end: date | None) -> DailyPartitionsDefinition:
 def source_partitions(source: SourceSpec) -> DailyPartitionsDefinition:
     """The daily partitions of everything built from ``source``."""
     if source.simulator is not None and WORLD.simulate:
-        return _daily(WORLD.start_date, WORLD.end_date)
+        return _daily(WORLD.start_of(source.simulator), WORLD.end_of(source.simulator))
     return _daily(first_day(source), None)
 
 

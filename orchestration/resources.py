@@ -98,6 +98,8 @@ class SimulatorResource(ConfigurableResource):
     churn_risk_segment: str = WORLD.churn_risk_segment
     loans: int = WORLD.loans
     shock_day: int | None = WORLD.shock_day
+    lending_days: int | None = WORLD.lending_days
+    """The lending world's length when it differs from ``days``."""
 
     def config(self, last_day: date, landing_dir: Path | None = None) -> SimulationConfig:
         """The world's configuration, simulated at least up to ``last_day``.
@@ -134,14 +136,15 @@ class SimulatorResource(ConfigurableResource):
     def lending_config(self, last_day: date, landing_dir: Path | None = None) -> LendingConfig:
         """The lending world's configuration, simulated at least up to ``last_day``; the world
         recorded in ``landing_dir`` if there is one (as ``config``)."""
-        days = max(self.days, (last_day - WORLD.start_date).days + 1)
+        first = WORLD.start_of("lending")
+        days = max(self.lending_days or self.days, (last_day - first).days + 1)
         recorded = recorded_world(landing_dir, "lending") if landing_dir is not None else None
         if recorded is not None:
             start = date.fromisoformat(recorded["start_date"])
             return LendingConfig.from_identity(recorded, max(days, (last_day - start).days + 1))
         shock = None if self.shock_day is None else EconomicShock(day=self.shock_day)
         return LendingConfig(
-            loans=self.loans, start_date=WORLD.start_date, days=days, seed=self.seed, shock=shock
+            loans=self.loans, start_date=first, days=days, seed=self.seed, shock=shock
         )
 
 

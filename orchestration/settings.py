@@ -13,7 +13,8 @@ from models.usecase.spec import SourceSpec
 class WorldSettings:
     """The simulated world the demo and the ``sources`` assets produce.
 
-    ``SCOREHOUSE_START_DATE`` is also the first daily partition of every partitioned asset.
+    ``SCOREHOUSE_START_DATE`` is also the first daily partition of every partitioned asset (of
+    the lending source's: ``SCOREHOUSE_SIM_LENDING_START_DATE`` when set).
     """
 
     start_date: date
@@ -39,11 +40,31 @@ class WorldSettings:
     shock_day: int | None = 540
     """Day of the lending world's economic shock (None: none); ``SCOREHOUSE_SIM_SHOCK_DAY``
     (``none`` for no shock)."""
+    lending_days: int | None = None
+    """Days of the lending world when it differs from the SaaS world's (12-month outcomes need
+    a longer one); ``SCOREHOUSE_SIM_LENDING_DAYS``, default ``days``."""
+    lending_start_date: date | None = None
+    """First day of the lending world when it differs (a long world must end before today:
+    Dagster makes no future partitions); ``SCOREHOUSE_SIM_LENDING_START_DATE``, default
+    ``start_date``."""
 
     @property
     def end_date(self) -> date:
-        """The world's last day."""
+        """The SaaS world's last day."""
         return self.start_date + timedelta(days=self.days - 1)
+
+    def days_of(self, simulator: str) -> int:
+        """Days simulated by ``simulator`` (``saas`` or ``lending``)."""
+        return (self.lending_days or self.days) if simulator == "lending" else self.days
+
+    def start_of(self, simulator: str) -> date:
+        """The first day of ``simulator``'s world (its first daily partition)."""
+        lending = simulator == "lending" and self.lending_start_date
+        return lending or self.start_date
+
+    def end_of(self, simulator: str) -> date:
+        """The last day of ``simulator``'s world (its last daily partition)."""
+        return self.start_of(simulator) + timedelta(days=self.days_of(simulator) - 1)
 
     @classmethod
     def from_env(cls) -> WorldSettings:
@@ -65,6 +86,12 @@ class WorldSettings:
             churn_risk_segment=os.environ.get("SCOREHOUSE_SIM_CHURN_RISK_SEGMENT", "region=EMEA"),
             loans=int(os.environ.get("SCOREHOUSE_SIM_LOANS", "2000")),
             shock_day=None if shock_day in ("", "none") else int(shock_day),
+            lending_days=int(lending)
+            if (lending := os.environ.get("SCOREHOUSE_SIM_LENDING_DAYS"))
+            else None,
+            lending_start_date=date.fromisoformat(first)
+            if (first := os.environ.get("SCOREHOUSE_SIM_LENDING_START_DATE"))
+            else None,
         )
 
 
@@ -74,5 +101,5 @@ WORLD = WorldSettings.from_env()
 def first_day(source: SourceSpec) -> date:
     """The first landing day of a source: its world's start, its spec's, or the setting's."""
     if source.simulator is not None and WORLD.simulate:
-        return WORLD.start_date
+        return WORLD.start_of(source.simulator)
     return source.start_date or WORLD.start_date

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from dagster import AssetKey, Definitions
 
 from orchestration.usecase import build_definitions
@@ -59,6 +60,30 @@ def test_simulated_partitions_end_with_the_world() -> None:
     keys = job.partitions_def.get_partition_keys()
     assert keys[0] == WORLD.start_date.isoformat()
     assert keys[-1] == WORLD.end_date.isoformat()
+
+
+def test_the_lending_world_may_keep_its_own_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A three-year lender beside a 280-day SaaS world: each source's partitions are its world's
+    days (``SCOREHOUSE_SIM_LENDING_START_DATE``, ``_LENDING_DAYS``)."""
+    from datetime import date
+
+    from models.usecase import load_use_cases
+    from orchestration import partitions
+    from orchestration.settings import WorldSettings
+
+    monkeypatch.setenv("SCOREHOUSE_START_DATE", "2025-01-01")
+    monkeypatch.setenv("SCOREHOUSE_SIM_DAYS", "280")
+    monkeypatch.setenv("SCOREHOUSE_SIM_LENDING_START_DATE", "2023-01-01")
+    monkeypatch.setenv("SCOREHOUSE_SIM_LENDING_DAYS", "950")
+    world = WorldSettings.from_env()
+    monkeypatch.setattr(partitions, "WORLD", world)
+    use_cases = load_use_cases()
+    for name, first, last in [
+        ("churn", date(2025, 1, 1), date(2025, 10, 7)),
+        ("credit", date(2023, 1, 1), date(2025, 8, 7)),
+    ]:
+        keys = partitions.source_partitions(use_cases[name].source).get_partition_keys()
+        assert (keys[0], keys[-1]) == (first.isoformat(), last.isoformat()), name
 
 
 def test_workspace_points_at_the_definitions() -> None:
