@@ -1,6 +1,6 @@
 """``scorehouse``: the command line for what is not Dagster's job (one entry point).
 
-scorehouse demo                 simulate a SaaS world and build every table (embedded defaults)
+scorehouse demo [--use-case churn|credit|all]   simulate a world, run its closed loop (defaults)
 scorehouse tables | history | query | optimize | vacuum      the lakehouse (``lakehouse.cli``)
 scorehouse model list|rollback|card|approve | replay         models and runs (``models.cli``)
 scorehouse init NAME --kind snapshot|events --data FILE      scaffold a use-case spec
@@ -69,11 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="simulate a world and materialize the pipeline end to end")
+    demo = sub.add_parser("demo", help="simulate a world and run its closed loop end to end")
+    demo.add_argument(
+        "--use-case",
+        choices=("churn", "credit", "all"),
+        default="churn",
+        help="whose world: the SaaS company's (churn, default), the lender's (credit), or both",
+    )
     demo.add_argument("--customers", type=int, help="customers at the start (default 2000)")
-    demo.add_argument("--days", type=int, help="days to simulate (default 280)")
+    demo.add_argument("--days", type=int, help="days of the SaaS world (default 280)")
     demo.add_argument("--seed", type=int, help="simulation seed (default 7)")
-    demo.add_argument("--start-date", help="first day, YYYY-MM-DD (default 2025-01-01)")
+    demo.add_argument(
+        "--start-date",
+        help="first day of the SaaS world, YYYY-MM-DD (default 2025-01-01)",
+    )
+    demo.add_argument("--loans", type=int, help="open loans at the start (default 2000)")
+    demo.add_argument(
+        "--lending-start-date", help="first day of the lending world (default 2023-01-01)"
+    )
+    demo.add_argument("--lending-days", type=int, help="days of the lending world (default 950)")
+    demo.add_argument("--shock-day", type=int, help="the economic shock's day (default 540)")
     demo.add_argument(
         "--drift-day", type=int, help="usage shift (covariate) from this day (default 126)"
     )
@@ -198,21 +213,20 @@ def _demo(args: argparse.Namespace) -> int:
         ("drift_day", "SCOREHOUSE_SIM_DRIFT_DAY"),
         ("concept_day", "SCOREHOUSE_SIM_CONCEPT_DAY"),
         ("usage_shift", "SCOREHOUSE_SIM_USAGE_SHIFT"),
+        ("loans", "SCOREHOUSE_SIM_LOANS"),
+        ("lending_days", "SCOREHOUSE_SIM_LENDING_DAYS"),
+        ("lending_start_date", "SCOREHOUSE_SIM_LENDING_START_DATE"),
+        ("shock_day", "SCOREHOUSE_SIM_SHOCK_DAY"),
     ]:
         if getattr(args, flag) is not None:
             os.environ[env] = str(getattr(args, flag))
-    # The demo shows the loop at work: a covariate shift shortly after the first model, then a
-    # concept shift, over a world long enough for labels to mature and a retrain to learn it.
-    os.environ.setdefault("SCOREHOUSE_SIM_DAYS", "280")
-    if args.no_drift:
-        os.environ["SCOREHOUSE_SIM_DRIFT_DAY"] = ""
-        os.environ["SCOREHOUSE_SIM_CONCEPT_DAY"] = ""
-    else:
-        os.environ.setdefault("SCOREHOUSE_SIM_DRIFT_DAY", "126")
-        os.environ.setdefault("SCOREHOUSE_SIM_CONCEPT_DAY", "130")
+    from orchestration.demo.worlds import set_defaults
+
+    use_cases = ("churn", "credit") if args.use_case == "all" else (args.use_case,)
+    set_defaults(use_cases, shifts=not args.no_drift)
     from orchestration.demo import run_demo
 
-    run_demo()
+    run_demo(use_cases)
     print()
     return lakehouse_cli.tables(load_use_cases().lakehouse())
 
