@@ -69,6 +69,17 @@ def _rewrite(
     return f"{feed}/date={day}/{path.name}"
 
 
+def _repay_an_unknown_loan(landing: Path, days: list[date]) -> str:
+    """Add a repayment of loan L9999999 to the first day with repayments; the file's name."""
+    day = next(d for d in days if _rows(landing, "repayments", d).height)
+    return _rewrite(
+        landing,
+        "repayments",
+        day,
+        lambda f: pl.concat([f, f.head(1).with_columns(pl.lit("L9999999").alias("loan_id"))]),
+    )
+
+
 def _rejected(lake: Lakehouse, landing: Path, days: list[date]) -> str:
     with pytest.raises(DeliveryError) as info:
         check_delivery(lake, LENDING, landing, days)
@@ -117,13 +128,7 @@ def test_a_repayment_of_an_unknown_loan(
 ) -> None:
     _, _, lake = world
     landing, days = delivery
-    day = next(d for d in days if _rows(landing, "repayments", d).height)
-    name = _rewrite(
-        landing,
-        "repayments",
-        day,
-        lambda f: pl.concat([f, f.head(1).with_columns(pl.lit("L9999999").alias("loan_id"))]),
-    )
+    name = _repay_an_unknown_loan(landing, days)
     message = _rejected(lake, landing, days)
     assert (
         f"{name} (1 row): column 'loan_id': 1 rows for loans neither in silver.loans nor booked "
@@ -140,13 +145,7 @@ def test_a_delivery_found_clean_is_checked_again_once_a_file_changes(
     landing, days = delivery
     check_delivery(lake, LENDING, landing, days)
     check_delivery(lake, LENDING, landing, days)  # remembered: the same files and silver
-    day = next(d for d in days if _rows(landing, "repayments", d).height)
-    name = _rewrite(
-        landing,
-        "repayments",
-        day,
-        lambda f: pl.concat([f, f.head(1).with_columns(pl.lit("L9999999").alias("loan_id"))]),
-    )
+    name = _repay_an_unknown_loan(landing, days)
     assert f"{name} (1 row): column 'loan_id'" in _rejected(lake, landing, days)
     assert f"{name} (1 row): column 'loan_id'" in _rejected(lake, landing, days)  # not remembered
 
