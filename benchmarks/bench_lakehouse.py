@@ -12,16 +12,21 @@ An object-store section (default 1M rows) starts a local S3 emulator (moto's ser
 the files, their footers give the statistics, one commit) against the local append, with
 delta-rs ``write_deltalake`` on the emulator (the path object stores took before) as the old
 baseline. The emulator is a Python process on the same cores, so its ratios are an upper bound
-of what a real object store costs in CPU, not of its network latency.
+of what a real object store costs in CPU, not of its network latency. The section reports the
+emulator's own CPU seconds per operation (``/proc``); ``--pin-emulator`` gives the emulator a
+core of its own and the benchmark the others (the local baseline too), as a real object store
+runs on other machines.
 
     python benchmarks/bench_lakehouse.py                 # 1M and 10M rows, 1M on the emulator
     python benchmarks/bench_lakehouse.py --rows 100000 --repeats 1 --object-store-rows 100000
     python benchmarks/bench_lakehouse.py --rows 1000000 --object-store-rows 0   # no emulator
+    python benchmarks/bench_lakehouse.py --rows 0 --object-store-rows 1000000 --pin-emulator
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -212,15 +217,43 @@ def run_size(rows: int, repeats: int, workdir: Path) -> list[tuple[Timing, Timin
     return results
 
 
-def run_object_store(rows: int, repeats: int, workdir: Path) -> list[tuple[Timing, Timing | None]]:
-    """Append ``rows`` locally, on the S3 emulator through the lakehouse, and with delta-rs."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_object_store(
+    rows: int, repeats: int, workdir: Path, *, pin: bool = False
+) -> tuple[list[tuple[Timing, Timing | None]], dict[str, float]]:
+    """Append ``rows`` locally, on the S3 emulator through the lakehouse, and with delta-rs;
+    also the emulator's median CPU seconds per S3 operation. ``pin``: the emulator on the last
+    CPU, this process on the others."""
     from tests.s3 import S3Emulator  # the project's emulator: dev dependency moto
 
     frame = make_frame(rows)
     catalog = Catalog([spec_for(frame)])
     local = Lakehouse(workdir / "local", catalog=catalog)
     with S3Emulator(workdir / "s3") as emulator:
+        assert emulator.pid is not None
+        server = emulator.pid
+        if pin:
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < 2:
+                raise SystemExit("--pin-emulator needs at least 2 CPUs")
+            os.sched_setaffinity(server, {cpus[-1]})
+            os.sched_setaffinity(0, set(cpus[:-1]))
         options = emulator.storage_options()
+        server_cpu: dict[str, list[float]] = {}
+
+        def on_server(name: str, fn: Callable[[], object]) -> Callable[[], object]:
+            def run() -> None:
+                before = cpu_seconds(server)
+                fn()
+                server_cpu.setdefault(name, []).append(cpu_seconds(server) - before)
+
+            return run
+
         target: dict[str, str] = {}
 
         def fresh_bucket() -> None:
@@ -240,16 +273,21 @@ def run_object_store(rows: int, repeats: int, workdir: Path) -> list[tuple[Timin
                 storage_options=options,
             )
 
+        s3_name, old_name = (
+            "lakehouse append (S3 emulator)",
+            "delta-rs write_deltalake (S3 emulator, old path)",
+        )
         local_append, s3, old = measure_rounds(
             [
                 ("lakehouse append (local)", lambda: local.append("bench.usage", frame)),
-                ("lakehouse append (S3 emulator)", s3_append),
-                ("delta-rs write_deltalake (S3 emulator, old path)", delta_rs_write),
+                (s3_name, on_server(s3_name, s3_append)),
+                (old_name, on_server(old_name, delta_rs_write)),
             ],
             repeats,
             fresh_bucket,
         )
-    return [(local_append, None), (s3, local_append), (old, local_append)]
+    emulator_cpu = {name: statistics.median(values) for name, values in server_cpu.items()}
+    return [(local_append, None), (s3, local_append), (old, local_append)], emulator_cpu
 
 
 def render(rows: int, results: list[tuple[Timing, Timing | None]], title: str | None = None) -> str:
@@ -281,9 +319,14 @@ def main(argv: list[str] | None = None) -> str:
         default=1_000_000,
         help="rows of the object-store section on the S3 emulator (0: skip it)",
     )
+    parser.add_argument(
+        "--pin-emulator",
+        action="store_true",
+        help="run the emulator on a CPU of its own, the benchmark on the others",
+    )
     args = parser.parse_args(argv)
     sections = []
-    for rows in args.rows:
+    for rows in (r for r in args.rows if r):
         with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
             print(f"benchmarking {rows:,} rows …", file=sys.stderr, flush=True)
             section = render(rows, run_size(rows, args.repeats, Path(tmp)))
@@ -294,7 +337,13 @@ def main(argv: list[str] | None = None) -> str:
         with tempfile.TemporaryDirectory(prefix="scorehouse-bench-") as tmp:
             print(f"benchmarking {rows:,} rows on the S3 emulator …", file=sys.stderr, flush=True)
             title = f"### Object store: {rows:,} rows × 20 columns appended on a local S3 emulator"
-            section = render(rows, run_object_store(rows, args.repeats, Path(tmp)), title)
+            if args.pin_emulator:
+                title += " (emulator on a CPU of its own)"
+            results, emulator_cpu = run_object_store(
+                rows, args.repeats, Path(tmp), pin=args.pin_emulator
+            )
+            section = render(rows, results, title) + "\n\nEmulator CPU per operation (median): "
+            section += ", ".join(f"{n} {s:.3f} s" for n, s in emulator_cpu.items())
         print(section + "\n", flush=True)
         sections.append(section)
     report = "# Lakehouse benchmark\n\n" + "\n\n".join(sections) + "\n"
