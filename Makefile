@@ -25,7 +25,7 @@ test: lint
 	$(MAKE) test-scale
 
 ## the long tier: the kill -9 suite's further seeds (four more random kill points per phase)
-## and the whole closed-loop demo as a test (about 40 minutes on two cores)
+## and the whole churn and credit demos as tests (about 40 minutes on two cores, 11-14 more for credit)
 test-deep: setup
 	$(BIN)/pytest -m deep
 
