@@ -212,16 +212,17 @@ def register(registry, booster, training_set_version: int) -> str:
 
 def build_world(root: Path, customers: int, trees: int) -> tuple[list[str], list[str]]:
     """Features, two model versions (the first the champion), a scored day, all online."""
-    from feature_repo.config import apply, feature_store
+    from feature_repo.config import feature_store
     from models.lifecycle.registry import CHAMPION, ModelRegistry
     from models.scoring.batch import ScoringRun, load_model, pin_feature_versions, score_day
+    from orchestration.resources import FeatureStoreResource
 
     lake = load_use_cases().lakehouse(root / "lake")
     tables = synthetic_features(customers)
     for name, frame in tables.items():
         lake.append(name, frame)
-    lake.create_if_missing(CHURN.tables.scoring.predictions)
-    apply(str(root / "lake"))
+    # Every use case's views are registered: their tables are created empty first.
+    FeatureStoreResource(lakehouse_uri=str(root / "lake")).apply()
     registry = ModelRegistry(CHURN.model_name)
     versions = []
     for seed in (0, 1):
