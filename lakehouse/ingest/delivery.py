@@ -9,9 +9,9 @@ file, the column, the rule and the row count), so bronze never receives part of 
 breaks a rule.
 
 Every bronze asset of a run checks the same delivery before it writes; a delivery found clean
-is remembered for the process by its fingerprint (each file's path and content digest, and
-the version of every silver table of the source), so the next asset of the run parses and
-validates its files once, not again for the rules. Anything that changes a file or silver checks
+is remembered for the process by its fingerprint (a digest of each file's path and bytes and
+of the version of every silver table of the source; the newest 64 are kept), so the next asset
+of the run parses and validates its files once, not again for the rules. Anything that changes a file or silver checks
 it again; a delivery that broke a rule is never remembered.
 """
 
@@ -71,11 +71,14 @@ def check_delivery(
     problems = [problem for rule in tables.checks for problem in rule.check(lake, frames)]
     if problems:
         raise DeliveryError(tables.name, days, problems)
-    _CLEAN.add(fingerprint)
+    _CLEAN[fingerprint] = None
+    while len(_CLEAN) > _REMEMBERED:  # a long-lived code server keeps only the newest
+        del _CLEAN[next(iter(_CLEAN))]
 
 
-_CLEAN: set[tuple[object, ...]] = set()
-"""Fingerprints of the deliveries found clean in this process."""
+_CLEAN: dict[str, None] = {}
+"""Fingerprints of the deliveries found clean in this process, oldest first."""
+_REMEMBERED = 64
 
 
 def _fingerprint(
@@ -84,18 +87,21 @@ def _fingerprint(
     landing_dir: Path,
     days: Sequence[date],
     feeds: Iterable[str],
-) -> tuple[object, ...]:
-    """What the rules' verdict depends on: the files of ``feeds`` on ``days`` (path and a
-    digest of the bytes: hashing is cheap beside parsing) and the version of each silver table
-    the rules compare against."""
-    files = []
+) -> str:
+    """A digest of what the rules' verdict depends on: the files of ``feeds`` on ``days``
+    (each path and its bytes: hashing is cheap beside parsing) and the version of each silver
+    table the rules compare against."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((lake.uri, tables.name, sorted(days))).encode())
     for feed in feeds:
         for day in sorted(days):
             for path in list_landing_files(landing_dir, feed, day):
-                digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-                files.append((str(path), digest))
-    versions = tuple((name, lake.version(name)) for name in sorted(tables.silver))
-    return (lake.uri, tables.name, tuple(sorted(days)), tuple(files), versions)
+                data = path.read_bytes()  # length-prefixed: no two file lists hash alike
+                for part in (str(path).encode(), data):
+                    digest.update(len(part).to_bytes(8, "big") + part)
+    versions = [(name, lake.version(name)) for name in sorted(tables.silver)]
+    digest.update(repr(versions).encode())
+    return digest.hexdigest()
 
 
 def files_of(rows: pl.DataFrame) -> str:
