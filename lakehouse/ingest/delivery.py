@@ -11,8 +11,8 @@ breaks a rule.
 Every bronze asset of a run checks the same delivery before it writes; a delivery found clean
 is remembered for the process by its fingerprint (a digest of each file's path and bytes and
 of the version of every silver table of the source; the newest 64 are kept), so the next asset
-of the run parses and validates its files once, not again for the rules. Anything that changes a file or silver checks
-it again; a delivery that broke a rule is never remembered.
+of the run parses and validates its files once, not again for the rules. Anything that changes
+a file or silver checks it again; a delivery that broke a rule is never remembered.
 """
 
 from __future__ import annotations
