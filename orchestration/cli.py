@@ -29,6 +29,7 @@ from lakehouse.errors import LakehouseError
 from models import cli as models_cli
 from models.usecase import SpecError, load_use_cases
 from orchestration import profiles
+from orchestration.demo import USE_CASES as DEMO_USE_CASES  # light: imports no settings
 from orchestration.errors import RunFailedError
 from orchestration.profiles import ServiceUnavailableError
 
@@ -72,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate a world and run its closed loop end to end")
     demo.add_argument(
         "--use-case",
-        choices=("churn", "credit", "all"),
+        choices=(*DEMO_USE_CASES, "all"),
         default="churn",
         help="whose world: the SaaS company's (churn, default), the lender's (credit), or both",
     )
@@ -222,7 +223,7 @@ def _demo(args: argparse.Namespace) -> int:
             os.environ[env] = str(getattr(args, flag))
     from orchestration.demo.worlds import set_defaults
 
-    use_cases = ("churn", "credit") if args.use_case == "all" else (args.use_case,)
+    use_cases = DEMO_USE_CASES if args.use_case == "all" else (args.use_case,)
     set_defaults(use_cases, shifts=not args.no_drift)
     from orchestration.demo import run_demo
 

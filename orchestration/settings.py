@@ -59,8 +59,9 @@ class WorldSettings:
 
     def start_of(self, simulator: str) -> date:
         """The first day of ``simulator``'s world (its first daily partition)."""
-        lending = simulator == "lending" and self.lending_start_date
-        return lending or self.start_date
+        if simulator == "lending" and self.lending_start_date is not None:
+            return self.lending_start_date
+        return self.start_date
 
     def end_of(self, simulator: str) -> date:
         """The last day of ``simulator``'s world (its last daily partition)."""

@@ -13,7 +13,8 @@ debt-to-income effect on default that doubles (a concept shift). A clock
    is scored by the champion and any model in shadow, its online predictions written and
    monitored (``daily_pipeline``, the assets after ingestion; the regulator's evidence — LIME
    beside SHAP, fairness by group — every 16 weeks and on a new champion's first day), then a
-   tick of the retrain sensor and of the gate sensor, and an app's lookup of every scored loan.
+   tick of the retrain sensor and of the gate sensor, and an app's lookup of every scored loan
+   (the scoring service's cached lookup).
    Nothing is seen early: a retrain learns the labels matured by its ``as_of`` day, monitoring
    only the outcomes of its partition;
 3. the last days one by one, as the daily schedule runs them (the whole job, evidence included).
@@ -141,39 +142,35 @@ def _champion() -> str | None:
 
 
 def app_lookups(day: date) -> str:
-    """What an app finds online for every loan scored on ``day``: a score each, and reasons for
-    each adverse decision (a loan whose every factor lowers its risk has none to give)."""
+    """What an app finds for every loan scored on ``day``, read as the scoring service's cached
+    lookup reads it (``OnlineLookup.prediction``): a score each, and reasons for each adverse
+    decision (a loan whose every factor lowers its risk has none to give)."""
     import polars as pl
 
-    from models.scoring.online import view_name
     from models.usecase import load_use_cases
     from orchestration.resources import FeatureStoreResource
+    from orchestration.serving.online import OnlineLookup
 
     use_cases = load_use_cases()
     use_case = use_cases[USE_CASE]
     tables, adverse = use_case.tables.scoring, use_case.scoring.decision_above
-    lake, key, view = use_cases.lakehouse(), tables.join_key, view_name(tables)
     ids = (
-        lake.scan(tables.predictions)
+        use_cases.lakehouse()
+        .scan(tables.predictions)
         .filter(pl.col("as_of_date") == day)
-        .select(key)
+        .select(tables.join_key)
         .unique()
-        .collect()[key]
+        .collect()[tables.join_key]
         .to_list()
     )
-    store = FeatureStoreResource().get()
+    lookup = OnlineLookup(FeatureStoreResource().get(), use_case)
     unscored = unexplained = adverse_count = 0
-    for start in range(0, len(ids), 5000):
-        online = store.get_online_features(
-            features=[f"{view}:score", f"{view}:decision", f"{view}:reason_codes"],
-            entity_rows=[{key: i} for i in ids[start : start + 5000]],
-        ).to_dict()
-        for score, decision, reasons in zip(
-            online["score"], online["decision"], online["reason_codes"], strict=True
-        ):
-            unscored += score is None
-            adverse_count += decision == adverse
-            unexplained += decision == adverse and not reasons
+    for entity_id in ids:
+        row = lookup.prediction(entity_id)
+        values = row.values if row is not None else {}
+        unscored += values.get("score") is None
+        adverse_count += values.get("decision") == adverse
+        unexplained += values.get("decision") == adverse and not values.get("reason_codes")
     return (
         f"app lookups: {len(ids)} loans scored on {day}: {unscored} without a score; "
         f"{adverse_count} {adverse} decisions, {unexplained} of them without reasons"
