@@ -31,7 +31,7 @@ from models.encoding import FeatureEncoding
 from models.explain import TreeShapExplainer
 from models.lifecycle.registry import CHAMPION, ModelRegistry
 from models.scoring.policy import Reason, ScoringPolicy
-from models.scoring.reasons import top_reasons
+from models.scoring.reasons import RankedReasons, rank_reasons, reason_columns
 from models.scoring.runs import SERVING_ALIAS
 from models.scoring.tables import BASE_VALUE, SHAP_PREFIX
 from models.usecase.spec import UseCase
@@ -205,6 +205,57 @@ def feature_frame(
     return pl.DataFrame(columns, schema=schema)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One model's scores of encoded rows, explained: the arrays that the batch tables
+    (``score_matrix``) and the scoring service's answers are both made of."""
+
+    scores: np.ndarray
+    """(rows,) float64 predictions."""
+    shap: np.ndarray
+    """(rows, features + 1) exact TreeSHAP values, bias last."""
+    bands: np.ndarray
+    decisions: np.ndarray
+    missing: np.ndarray
+    """(rows,) int64 count of missing model inputs."""
+    reasons: RankedReasons
+
+    def decision_row(
+        self, i: int, names: Sequence[str], catalogue: Mapping[str, Reason]
+    ) -> dict[str, Any]:
+        """Row ``i``'s ``DECISION_FIELDS`` as Python values, equal to its table row's."""
+        return {
+            "score": float(self.scores[i]),
+            "risk_band": str(self.bands[i]),
+            "decision": str(self.decisions[i]),
+            "missing_feature_count": int(self.missing[i]),
+            **self.reasons.row(i, names, catalogue),
+        }
+
+
+def score_rows(
+    model: ScoringModel,
+    explainer: TreeShapExplainer,
+    use_case: UseCase,
+    matrix: np.ndarray,
+    policy: ScoringPolicy,
+    reasons: Mapping[str, Reason] | None = None,
+) -> Scored:
+    """Predict, explain, rank reasons, band and decide encoded rows (``encoding.matrix``)."""
+    scores = model.predict(matrix).astype(np.float64)
+    contributions = explainer.shap_values(matrix)
+    catalogue = reasons if reasons is not None else use_case.reasons
+    names = use_case.encoding.names
+    return Scored(
+        scores=scores,
+        shap=contributions,
+        bands=policy.bands_of(scores),
+        decisions=policy.decisions_of(scores),
+        missing=np.isnan(matrix).sum(axis=1).astype(np.int64),
+        reasons=rank_reasons(contributions[:, :-1], matrix, names, catalogue, policy.reasons),
+    )
+
+
 def score_matrix(
     model: ScoringModel,
     explainer: TreeShapExplainer,
@@ -215,30 +266,30 @@ def score_matrix(
     policy: ScoringPolicy,
     reasons: Mapping[str, Reason] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Scores, bands, reasons and SHAP of retrieved feature ``rows`` (``matrix`` encoded)."""
+    """Scores, bands, reasons and SHAP of retrieved feature ``rows`` (``matrix`` encoded), as
+    the prediction and explanation tables' rows."""
     key, names, tables = use_case.entity.join_key, use_case.encoding.names, use_case.tables
-    scores = model.predict(matrix).astype(np.float64)
-    contributions = explainer.shap_values(matrix)
     catalogue = reasons if reasons is not None else use_case.reasons
-    chosen = top_reasons(contributions[:, :-1], matrix, names, catalogue, policy.reasons)
+    scored = score_rows(model, explainer, use_case, matrix, policy, catalogue)
     ids = rows.select(
         (pl.lit(f"{run.scoring_run_id}:") + pl.col(key)).alias("prediction_id"),
         pl.lit(run.scoring_run_id).alias("scoring_run_id"),
         key,
         pl.lit(run.as_of).alias("as_of_date"),
     )
-    score = pl.Series("score", scores)
     predictions = pl.concat(
         [
             ids,
             rows.select(pl.col("event_timestamp").cast(TIMESTAMP)),
-            pl.DataFrame([score]).select(
-                "score",
-                policy.band(pl.col("score")).alias("risk_band"),
-                policy.decision(pl.col("score")).alias("decision"),
+            pl.DataFrame(
+                {
+                    "score": scored.scores,
+                    "risk_band": pl.Series(scored.bands, dtype=pl.String),
+                    "decision": pl.Series(scored.decisions, dtype=pl.String),
+                    "missing_feature_count": scored.missing,
+                }
             ),
-            pl.DataFrame({"missing_feature_count": np.isnan(matrix).sum(axis=1).astype(np.int64)}),
-            chosen,
+            reason_columns(scored.reasons, names, catalogue),
         ],
         how="horizontal",
     ).with_columns(
@@ -254,6 +305,7 @@ def score_matrix(
         pl.lit(run.code_version).alias("code_version"),
         pl.lit(run.scored_at, dtype=TIMESTAMP).alias("scored_at"),
     )
+    contributions = scored.shap
     explanations = pl.concat(
         [
             ids,

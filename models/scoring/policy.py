@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import polars as pl
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -46,18 +46,20 @@ class ScoringPolicy:
             )
         object.__setattr__(self, "bands", MappingProxyType(ordered))
 
-    def band(self, scores: pl.Expr) -> pl.Expr:
-        bands = list(self.bands.items())
-        expr = pl.lit(bands[0][0])
-        for name, lower in bands[1:]:
-            expr = pl.when(scores >= lower).then(pl.lit(name)).otherwise(expr)
-        return expr
+    def bands_of(self, scores: np.ndarray) -> np.ndarray:
+        """Each score's band: the one with the highest lower bound the score reaches."""
+        names = np.asarray(list(self.bands), dtype=object)
+        bounds = np.fromiter(self.bands.values(), dtype=np.float64)
+        # side="right": a score equal to a bound reaches it; below every bound: the first band
+        reached = np.searchsorted(bounds, scores, side="right") - 1
+        return names[np.maximum(reached, 0)]
 
-    def decision(self, scores: pl.Expr) -> pl.Expr:
-        return (
-            pl.when(scores >= self.decision_threshold)
-            .then(pl.lit(self.decision_above))
-            .otherwise(pl.lit(self.decision_below))
+    def decisions_of(self, scores: np.ndarray) -> np.ndarray:
+        """Each score's decision: ``decision_above`` at or above the threshold, else below."""
+        return np.where(
+            np.asarray(scores) >= self.decision_threshold,
+            np.asarray(self.decision_above, dtype=object),
+            np.asarray(self.decision_below, dtype=object),
         )
 
     @property

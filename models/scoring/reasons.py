@@ -9,6 +9,7 @@ and the first ``k`` become its reasons, with the feature's value and contributio
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -26,27 +27,62 @@ def check_catalogue(features: Sequence[str], catalogue: Mapping[str, Reason]) ->
         raise ValueError(f"reason catalogue has no entry for model features {missing}")
 
 
-def top_reasons(
+@dataclass(frozen=True)
+class RankedReasons:
+    """Each row's ``k`` largest contributions, descending (ties by feature name), as arrays:
+    what the batch tables lay out as list columns and the service as JSON (one ranking)."""
+
+    order: np.ndarray
+    """(rows, k) feature indices."""
+    contributions: np.ndarray
+    """(rows, k) their SHAP values."""
+    values: np.ndarray
+    """(rows, k) float64 model inputs of those features (NaN: missing)."""
+    positives: np.ndarray
+    """(rows,) how many of the ``k`` are positive: the row's reasons are that prefix."""
+
+    def row(
+        self, i: int, features: Sequence[str], catalogue: Mapping[str, Reason]
+    ) -> dict[str, list]:
+        """Row ``i``'s reasons as the four lists of the reason columns (values NaN → None)."""
+        n = int(self.positives[i])
+        chosen = [features[j] for j in self.order[i, :n].tolist()]
+        values = self.values[i, :n].tolist()
+        return {
+            "reason_codes": [catalogue[f].code for f in chosen],
+            "reason_features": chosen,
+            "reason_values": [None if v != v else v for v in values],  # NaN → None
+            "reason_contributions": self.contributions[i, :n].tolist(),
+        }
+
+
+def rank_reasons(
     contributions: np.ndarray,
     values: np.ndarray,
     features: Sequence[str],
     catalogue: Mapping[str, Reason],
     k: int = TOP_K,
-) -> pl.DataFrame:
-    """Per row, the ``k`` largest positive contributions as codes, features, values, sizes.
+) -> RankedReasons:
+    """Per row, the ``k`` largest contributions with their inputs (see ``RankedReasons``).
 
     ``contributions``: (rows, features) SHAP values without the bias column; ``values``: the
-    model inputs (rows, features). Returns list columns ``reason_codes``, ``reason_features``,
-    ``reason_values``, ``reason_contributions`` (shorter than ``k`` when fewer are positive).
+    model inputs (rows, features). Raises unless every feature is in ``catalogue``.
     """
     check_catalogue(features, catalogue)
-    rows, width = contributions.shape
-    k = min(k, width)
+    k = min(k, contributions.shape[1])
     order = _top_k_order(contributions, features, k)
     chosen = np.take_along_axis(contributions, order, axis=1)
     chosen_values = np.take_along_axis(values.astype(np.float64, copy=False), order, axis=1)
     positives = (chosen > 0).sum(axis=1)  # sorted descending: the positives are a prefix
-    flat_order = pl.Series(order.reshape(-1))
+    return RankedReasons(order, chosen, chosen_values, positives)
+
+
+def reason_columns(
+    ranked: RankedReasons, features: Sequence[str], catalogue: Mapping[str, Reason]
+) -> pl.DataFrame:
+    """The four reason list columns of ``ranked`` (one row per ranked row)."""
+    rows, k = ranked.order.shape
+    flat_order = pl.Series(ranked.order.reshape(-1))
     codes = pl.Series([catalogue[f].code for f in features]).gather(flat_order)
     names = pl.Series(list(features)).gather(flat_order)
 
@@ -57,11 +93,11 @@ def top_reasons(
         lists = series.alias(name).reshape((rows, k)).arr.to_list()
         return pl.lit(lists).list.head(pl.col("_positives")).alias(name)
 
-    return pl.DataFrame({"_positives": positives}).select(
+    return pl.DataFrame({"_positives": ranked.positives}).select(
         column("reason_codes", codes),
         column("reason_features", names),
-        column("reason_values", chosen_values),
-        column("reason_contributions", chosen),
+        column("reason_values", ranked.values),
+        column("reason_contributions", ranked.contributions),
     )
 
 

@@ -20,23 +20,13 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TypeVar
 
-import numpy as np
-import polars as pl
 from feast import FeatureStore
 
-from lakehouse.commit import code_version
 from models.explain import TreeShapExplainer
 from models.lifecycle.registry import CHAMPION, ModelRegistry
-from models.scoring.batch import (
-    ScoringModel,
-    ScoringRun,
-    check_model_features,
-    load_model,
-    score_matrix,
-)
+from models.scoring.batch import ScoringModel, check_model_features, load_model, score_rows
 from models.usecase import UseCase
 
 logger = logging.getLogger(__name__)
@@ -212,18 +202,13 @@ class ModelHolder:
 
 
 def warm(use_case: UseCase, role: str, model: ScoringModel) -> ServedModel:
-    """Build the model's explainer and score one all-missing row through ``score_matrix``, so
-    the first request pays no compilation or first-call cost."""
+    """Build the model's explainer and score one all-missing row as requests are scored
+    (``encode_rows``, ``score_rows``), so the first request pays no compilation or first-call
+    cost."""
     explainer = model.explainer()
-    encoding = use_case.encoding
-    now = datetime.now(UTC)
-    rows = pl.DataFrame(
-        {encoding.join_key: ["warm-up"], "event_timestamp": [now]},
-        schema={encoding.join_key: pl.String, "event_timestamp": pl.Datetime("us", "UTC")},
-    )
-    matrix = np.full((1, len(encoding.names)), np.nan, dtype=np.float32)
-    run = ScoringRun("warm-up", now.date(), "", code_version(), {}, now)
-    score_matrix(model, explainer, use_case, rows, matrix, run, use_case.scoring)
+    matrix = use_case.encoding.encode_rows([{}])
+    scored = score_rows(model, explainer, use_case, matrix, use_case.scoring)
+    scored.decision_row(0, use_case.encoding.names, use_case.reasons)
     return ServedModel(role, model, explainer)
 
 

@@ -1,11 +1,13 @@
 """The scoring service's work, apart from HTTP: per use case its models, online lookups and
 audit table; the cached-score lookup; on-demand scoring with its audit rows.
 
-On-demand scoring uses batch scoring's own code path: ``feature_frame`` builds the rows,
-``use_case.encoding.matrix`` encodes them, and ``score_matrix`` (``ScoringModel.predict``, its
-``.explainer()``'s exact TreeSHAP, ``top_reasons``, the use case's bands and decision) scores and
-explains them. All of it runs on one scoring thread per worker: numba's kernels are not called
-from two threads at once, and a promotion's warm-up queues behind the requests in flight.
+On-demand scoring uses batch scoring's own code: ``score_rows`` (``ScoringModel.predict``, its
+``.explainer()``'s exact TreeSHAP, ``rank_reasons``, the use case's bands and decision) gives
+the arrays that batch scoring lays out as tables. Only the encoding's entry differs:
+``encoding.encode_rows`` gives the matrix ``encoding.matrix`` would, without the polars frame
+that would cost a one-row request more than its score. All of it runs on one scoring thread
+per worker: numba's kernels are not called from two threads at once, and a promotion's warm-up
+queues behind the requests in flight.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from lakehouse.catalog import TableSpec
 from lakehouse.commit import code_version
 from lakehouse.storage import Lakehouse
 from models.lifecycle.registry import CHAMPION, ModelRegistry
-from models.scoring.batch import ScoringRun, feature_frame, score_matrix
-from models.scoring.tables import BASE_VALUE, DECISION_FIELDS, REJECTED_ROLE, SHAP_PREFIX
+from models.scoring.batch import score_rows
+from models.scoring.tables import BASE_VALUE, REJECTED_ROLE, SHAP_PREFIX
 from models.usecase import UseCase
 from orchestration.serving import errors
 from orchestration.serving.audit import USE_CASE, AuditWriter, Spool, ensure_tables
@@ -418,19 +420,11 @@ class Service:
         ctx: RequestContext,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         use_case = service.use_case
+        names, catalogue = use_case.encoding.names, use_case.reasons
         ids = [item.entity_id for item in request.items]
-        frame = feature_frame(use_case.encoding, ids, rows, ctx.requested_at)
-        matrix = use_case.encoding.matrix(frame)
-        run = ScoringRun(
-            scoring_run_id=ctx.request_id,
-            as_of=ctx.requested_at.date(),
-            dagster_run_id="",
-            code_version=self.code_version,
-            source_versions={},
-            scored_at=ctx.requested_at,
-        )
+        matrix = use_case.encoding.encode_rows(rows)
         served = [models.route(i) for i in ids]
-        scored: dict[tuple[int, str], tuple[ServedModel, dict[str, Any], dict[str, Any]]] = {}
+        scored: dict[tuple[int, str], tuple[ServedModel, dict[str, Any], list[float]]] = {}
         groups: dict[str, list[int]] = {}
         for i, model in enumerate(served):
             groups.setdefault(model.role, []).append(i)
@@ -438,23 +432,19 @@ class Service:
         if models.shadow is not None:
             passes.append((models.shadow, list(range(len(ids)))))
         for model, index in passes:
-            at = np.asarray(index)
-            predictions, explanations = score_matrix(
-                model.model,
-                model.explainer,
-                use_case,
-                frame[at],
-                matrix[at],
-                run,
-                use_case.scoring,
-            )
-            for i, p, e in zip(index, predictions.to_dicts(), explanations.to_dicts(), strict=True):
-                scored[(i, model.role)] = (model, p, e)
+            rows_of = matrix if len(index) == len(ids) else matrix[np.asarray(index)]
+            result = score_rows(model.model, model.explainer, use_case, rows_of, use_case.scoring)
+            shap = result.shap.tolist()
+            for n, i in enumerate(index):
+                decided = result.decision_row(n, names, catalogue)
+                scored[(i, model.role)] = (model, decided, shap[n])
         latency = ctx.elapsed_ms
         names = service.contract.names
         features_json = [json.dumps({n: row[n] for n in names}) for row in rows]
         audit = [
-            self._audit_row(service, ctx, i, model, p, e, features_json[i], sources[i], latency)
+            self._audit_row(
+                service, ctx, ids[i], i, model, p, e, features_json[i], sources[i], latency
+            )
             for (i, _), (model, p, e) in sorted(scored.items(), key=lambda kv: kv[0])
         ]
         results = [
@@ -469,7 +459,7 @@ class Service:
         entity_id: str,
         model: ServedModel,
         p: dict[str, Any],
-        e: dict[str, Any],
+        shap: list[float],
         source: OnlineRow | None,
         request: ScoreRequest,
     ) -> dict[str, Any]:
@@ -504,8 +494,8 @@ class Service:
         if request.include_shap:
             names = service.use_case.encoding.names
             result["shap"] = {
-                "base_value": e[BASE_VALUE],
-                "values": {n: e[f"{SHAP_PREFIX}{n}"] for n in names},
+                "base_value": shap[-1],
+                "values": dict(zip(names, shap[:-1], strict=True)),
             }
         return result
 
@@ -513,10 +503,11 @@ class Service:
         self,
         service: UseCaseService,
         ctx: RequestContext,
+        entity_id: str,
         item: int,
         model: ServedModel,
         p: dict[str, Any],
-        e: dict[str, Any],
+        shap: list[float],
         features: str,
         source: OnlineRow | None,
         latency_ms: float,
@@ -527,7 +518,7 @@ class Service:
             "item": item,
             "role": model.role,
             "served": model.role != SHADOW,
-            service.use_case.entity.join_key: p[service.use_case.entity.join_key],
+            service.use_case.entity.join_key: entity_id,
             "outcome": "scored",
             "status": 200,
             "feature_source": "online_store" if source is not None else "payload",
@@ -539,9 +530,9 @@ class Service:
             "iteration_range": f"{m.iteration_range[0]},{m.iteration_range[1]}",
             "explainer_backend": model.explainer.backend,
             "feature_service": m.feature_service,
-            **{k: p[k] for k in DECISION_FIELDS},
-            BASE_VALUE: e[BASE_VALUE],
-            **{c: e[c] for c in service.shap_columns},
+            **p,  # DECISION_FIELDS, from Scored.decision_row
+            BASE_VALUE: shap[-1],
+            **dict(zip(service.shap_columns, shap[:-1], strict=True)),
             "scoring_policy": service.policy_json,
         }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -82,11 +83,11 @@ def test_monotone_constraints_follow_credit_policy() -> None:
 def test_risk_grades_and_the_review_decision() -> None:
     scoring = load_use_cases()["credit"].scoring
     assert list(scoring.bands) == ["A", "B", "C", "D", "E"]
-    frame = pl.DataFrame({"pd": [0.005, 0.03, 0.07, 0.15, 0.19, 0.2, 0.6]})
-    bands = frame.select(scoring.band(pl.col("pd")))["literal"].to_list()
-    assert bands == ["A", "B", "C", "D", "D", "E", "E"]
-    decisions = frame.select(scoring.decision(pl.col("pd")))["literal"].to_list()
-    assert decisions == ["monitor"] * 5 + ["review"] * 2
+    pd = np.array([0.0, 0.005, 0.03, 0.07, 0.15, 0.19, 0.2, 0.6, 1.0])
+    bounds = list(scoring.bands.values())
+    assert scoring.bands_of(pd).tolist() == ["A", "A", "B", "C", "D", "D", "E", "E", "E"]
+    assert scoring.bands_of(np.array(bounds)).tolist() == list(scoring.bands)  # bound reached
+    assert scoring.decisions_of(pd).tolist() == ["monitor"] * 6 + ["review"] * 3
 
 
 def test_every_feature_has_a_reviewed_adverse_action_reason() -> None:
