@@ -24,7 +24,12 @@ from models.usecase import load_use_cases
 from orchestration.cli import main
 from orchestration.serving.app import create_app
 from orchestration.serving.holder import CANARY, SHADOW, in_canary
-from orchestration.serving.online import PREDICTION_FIELDS, OnlineLookup
+from orchestration.serving.online import (
+    PREDICTION_FIELDS,
+    OnlineLookup,
+    SqliteReads,
+    StoreReads,
+)
 from orchestration.serving.service import Service
 from tests.orchestration.serving.conftest import ServedWorld
 
@@ -194,6 +199,22 @@ def test_online_lookup_reads_what_get_online_features_returns(world_env: ServedW
     assert prediction.values == {
         f: v[0] for f, v in expected.to_dict().items() if f != "customer_id"
     }
+
+
+def test_sqlite_reads_equal_feasts_own_online_read(world_env: ServedWorld) -> None:
+    store = feature_store(world_env.world.lake.uri)
+    predictions, _ = _batch_rows(world_env)
+    ids = [*predictions["customer_id"].head(5).to_list(), "no-such-customer"]
+    views = [store.get_feature_view(v.name) for v in world_env.world.use_case.features.views]
+    views.append(store.get_feature_view("churn_prediction"))
+    every = [(view, [f.name for f in view.features]) for view in views]
+    some = [(view, names[::2]) for view, names in every]
+    for wanted in (every, some):
+        expected = StoreReads(store.config, "customer_id").read(wanted, ids)
+        assert SqliteReads(store.config, "customer_id").read(wanted, ids) == expected
+        for (_, names), read in zip(wanted, expected, strict=True):
+            assert read[-1] == (None, None)
+            assert read[0][0] is not None and set(read[0][1] or {}) == set(names)
 
 
 def _payload(world_env: ServedWorld) -> dict:
