@@ -17,7 +17,6 @@ request. Every response carries ``X-Request-ID``; scores carry ``X-Model-Version
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -30,6 +29,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 
 def _json(data: dict[str, Any] | bytes, status: int = 200, headers: dict | None = None) -> Response:
-    body = data if isinstance(data, bytes) else json.dumps(data, allow_nan=False).encode()
+    body = data if isinstance(data, bytes) else orjson.dumps(data)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 

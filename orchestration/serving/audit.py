@@ -1,7 +1,8 @@
 """Audited requests: every on-demand decision and every refused request in Delta, losing none.
 
 Write-ahead: before a response is sent, the request's audit rows are written to this worker's
-spool and fsynced (``Spool.append``, one JSON line per request). A background flusher
+spool and fsynced (``Spool.append``: a JSON line per row, then an empty line that ends the
+request). A background flusher
 (``AuditWriter``) commits the rows spooled since its last commit to each use case's
 ``ml.<uc>_online_predictions`` through ``Lakehouse.append``, and deletes a segment only once
 every row in it is committed. So a crash or ``kill -9`` loses no acknowledged request: its rows
@@ -10,8 +11,10 @@ both.
 
 Idempotent by request id: rows that may have been committed already (a dead worker's segments,
 or rows whose last commit attempt failed) are committed without those whose
-``(request_id, item, role)`` the table already holds. A torn last line, a write the crash
-interrupted, was never acknowledged and is skipped whole (a line holds all rows of a request).
+``(request_id, item, role)`` the table already holds. A torn last request, a write the crash
+interrupted, was never acknowledged and is skipped whole: whatever follows the last empty line.
+Rows are parsed by polars' JSON reader (``frame_of``), which does not hold Python's interpreter
+lock: the scoring thread keeps running while the flusher parses what it commits.
 
 Segments are preallocated, zero-filled files (``segment_bytes``, 8 MiB by default) written in
 place: an fsync then flushes data only, never the file's size or extents, so it does not wait on
@@ -27,6 +30,7 @@ adopts the folders of dead workers (whose LOCK it can take) and commits them the
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import logging
 import os
@@ -38,6 +42,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from lakehouse.catalog import TableSpec
@@ -123,8 +128,11 @@ class Spool:
         self._path, self._offset, self._capacity = path, 0, size
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        """Write one request's rows as one line and fsync: on return they survive a crash."""
-        line = json.dumps(rows, separators=(",", ":"), default=_json_value).encode() + b"\n"
+        """Write one request's rows, a line each, and the empty line that ends the request, then
+        fsync: on return they survive a crash. (A NaN is written as null: a table null.)"""
+        option = orjson.OPT_PASSTHROUGH_DATETIME
+        line = b"".join(orjson.dumps(r, default=_json_value, option=option) + b"\n" for r in rows)
+        line += b"\n"
         with self._mutex:
             if self._offset + len(line) > self._capacity:
                 os.close(self._fd)
@@ -188,33 +196,76 @@ def segments(folder: Path) -> list[Path]:
     return sorted(folder.glob(f"*{SUFFIX}"))
 
 
-def read_segment(path: Path, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
-    """The rows of the complete lines in ``[start, end)`` of a segment (default: all that was
-    written, up to the first NUL); a torn last line is dropped."""
+class Spooled:
+    """The complete requests of a segment, or of a range of one: JSON rows, one a line."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._use_cases: pl.Series | None = None
+
+    @property
+    def use_cases(self) -> pl.Series:
+        """The use case of each row."""
+        if self._use_cases is None:
+            self._use_cases = _read(self.data, {USE_CASE: pl.String()})[USE_CASE]
+        return self._use_cases
+
+    def __len__(self) -> int:
+        return len(self.use_cases)
+
+
+def read_segment(path: Path, start: int = 0, end: int | None = None) -> Spooled:
+    """The complete requests in ``[start, end)`` of a segment (default: all that was written, up
+    to the first NUL); a torn last request is dropped."""
     with path.open("rb") as handle:
         handle.seek(start)
         data = handle.read() if end is None else handle.read(end - start)
     data = data.split(b"\0", 1)[0]
-    rows: list[dict[str, Any]] = []
+    if data.startswith(b"["):
+        return Spooled(_from_arrays(data))
+    last = data.rfind(b"\n\n")  # the end of the last complete request
+    return Spooled(data[: last + 2] if last >= 0 else b"")
+
+
+def _from_arrays(data: bytes) -> bytes:
+    """Segments spooled by earlier versions hold one JSON array of rows per request line (and
+    ``NaN`` tokens, which only Python's ``json`` reads): the same rows, one a line."""
+    out = []
     for line in data.split(b"\n")[:-1]:  # the last piece is b"" or a torn, unacknowledged line
         if line:
-            rows.extend(json.loads(line))
-    return rows
+            rows = json.loads(line)
+            out.append(b"".join(orjson.dumps(r) + b"\n" for r in rows) + b"\n")
+    return b"".join(out)
 
 
-def frame_of(rows: list[dict[str, Any]], spec: TableSpec) -> pl.DataFrame:
-    """Spooled rows as a frame of the table's schema (missing columns null)."""
-    columns = {}
-    for name, dtype in spec.polars_schema.items():
-        values = [row.get(name) for row in rows]
-        if isinstance(dtype, pl.Datetime):
-            series = pl.Series(name, values, dtype=pl.Int64).cast(pl.Datetime("us"))
-            columns[name] = series.dt.replace_time_zone("UTC").cast(dtype)
-        elif isinstance(dtype, pl.Date):
-            columns[name] = pl.Series(name, values, dtype=pl.Int32).cast(pl.Date)
-        else:
-            columns[name] = pl.Series(name, values, dtype=dtype)
-    return pl.DataFrame(columns)
+def frame_of(spooled: Spooled, spec: TableSpec, use_case: str | None = None) -> pl.DataFrame:
+    """The spooled rows (of ``use_case``, or all) as a frame of the table's schema, missing
+    columns null; timestamps (UTC microseconds) and dates (days) typed back."""
+    schema = spec.polars_schema
+    spooled_types = {USE_CASE: pl.String(), **{n: _spooled_type(t) for n, t in schema.items()}}
+    frame = _read(spooled.data, spooled_types)
+    if use_case is not None:
+        frame = frame.filter(pl.col(USE_CASE) == use_case)
+    return frame.select(_typed(name, dtype) for name, dtype in schema.items())
+
+
+def _read(data: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    if not data:
+        return pl.DataFrame(schema=dict(schema))
+    return pl.read_ndjson(io.BytesIO(data), schema=dict(schema))
+
+
+def _spooled_type(dtype: pl.DataType) -> pl.DataType:
+    if isinstance(dtype, pl.Datetime):
+        return pl.Int64()
+    return pl.Int32() if dtype == pl.Date else dtype
+
+
+def _typed(name: str, dtype: pl.DataType) -> pl.Expr:
+    column = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(dtype)
+    return column.cast(pl.Date) if dtype == pl.Date else column
 
 
 @dataclass
@@ -274,7 +325,8 @@ class AuditWriter:
         start = spool.done.get(path, 0)
         rows = read_segment(path, start, end)
         key = (path, start)
-        self._commit_rows(rows, path, result, dedupe=key in self._uncertain, uncertain=key)
+        if len(rows):
+            self._commit_rows(rows, path, result, dedupe=key in self._uncertain, uncertain=key)
         if end is not None:
             spool.done[path] = end
         spool.committed(len(rows))
@@ -300,7 +352,8 @@ class AuditWriter:
                 return  # alive
             for path in segments(folder):
                 rows = read_segment(path)
-                self._commit_rows(rows, path, result, dedupe=True, uncertain=(path, 0))
+                if len(rows):
+                    self._commit_rows(rows, path, result, dedupe=True, uncertain=(path, 0))
                 result.segments += 1
             shutil.rmtree(folder, ignore_errors=True)
             logger.info("committed the audit spool of a stopped worker (%s)", folder.name)
@@ -309,25 +362,23 @@ class AuditWriter:
 
     def _commit_rows(
         self,
-        rows: list[dict[str, Any]],
+        rows: Spooled,
         path: Path,
         result: FlushResult,
         *,
         dedupe: bool,
         uncertain: tuple[Path, int],
     ) -> None:
-        by_use_case: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_use_case.setdefault(row[USE_CASE], []).append(row)
-        unknown = sorted(set(by_use_case) - set(self.tables))
+        counts = dict(rows.use_cases.value_counts().iter_rows())
+        unknown = sorted(set(counts) - set(self.tables))
         if unknown:
             raise LookupError(
                 f"spool segment {path} holds rows of use cases not served now {unknown}: it is "
                 "kept until they are"
             )
         try:
-            for use_case, group in by_use_case.items():
-                committed, skipped = self._commit(use_case, group, path, dedupe)
+            for use_case, count in counts.items():
+                committed, skipped = self._commit(use_case, rows, count, path, dedupe)
                 result.committed += committed
                 result.skipped += skipped
         except Exception:
@@ -336,13 +387,14 @@ class AuditWriter:
         self._uncertain.discard(uncertain)
 
     def _commit(
-        self, use_case: str, rows: list[dict[str, Any]], path: Path, dedupe: bool
+        self, use_case: str, rows: Spooled, count: int, path: Path, dedupe: bool
     ) -> tuple[int, int]:
         spec = self.tables[use_case]
-        frame = frame_of(rows, spec).unique(subset=list(KEY), keep="first", maintain_order=True)
+        frame = frame_of(rows, spec, use_case)
+        frame = frame.unique(subset=list(KEY), keep="first", maintain_order=True)
         if dedupe:
             frame = self._without_committed(spec, frame)
-        skipped = len(rows) - frame.height
+        skipped = count - frame.height
         if frame.height:
             commit = CommitInfo(extra={"spool_segment": f"{path.parent.name}/{path.name}"})
             self.lake.append(spec.name, frame, commit=commit)

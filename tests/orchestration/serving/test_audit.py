@@ -3,6 +3,7 @@ spools adopted, and commits idempotent by request id (no duplicate after a crash
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, date, datetime
@@ -162,8 +163,8 @@ def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
     shutil.copy(saved, orphan / "000000000001.jsonl")
     _write_at_end(  # a request the killed worker spooled after its last commit
         orphan / "000000000001.jsonl",
-        b'[{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
-        b'"request_date":20164,"requested_at":1742200201123456}]\n',
+        b'{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
+        b'"request_date":20164,"requested_at":1742200201123456}\n\n',
     )
     result = _writer(lake, root, spool).flush()
     assert (result.committed, result.skipped) == (1, 3)
@@ -217,7 +218,37 @@ def test_spooled_values_come_back_exactly(tmp_path: Path) -> None:
     frame = frame_of(read_segment(segment), SPEC)
     assert frame.schema == SPEC.polars_schema
     assert frame["score"][0] == 0.1 + 0.2
-    assert frame["score"].is_nan()[1]
+    assert frame["score"][1] is None  # NaN is spooled as null: no value
     assert frame["latency_ms"][1] is None
     assert frame["requested_at"][0] == rows[0]["requested_at"]
+    spool.close()
+
+
+def test_a_segment_of_the_earlier_one_array_a_request_format_is_read(tmp_path: Path) -> None:
+    """Earlier versions spooled a JSON array per request (``NaN`` tokens included), a torn
+    last line dropped: a dead worker's segment of that kind still commits."""
+    rows = [_row("r1"), {**_row("r1", role="shadow"), "score": float("nan")}]
+    spooled = [{**r, "requested_at": 1, "request_date": 2} for r in rows]
+    segment = tmp_path / "000000000001.jsonl"
+    torn = json.dumps([_row("r2")], default=str).encode()[:40]
+    segment.write_bytes(json.dumps(spooled).encode() + b"\n" + torn + bytes(64))
+    frame = frame_of(read_segment(segment), SPEC)
+    assert frame["request_id"].to_list() == ["r1", "r1"]
+    assert frame["score"].to_list() == [0.25, None]
+    assert frame["request_date"].to_list() == [date(1970, 1, 3)] * 2
+
+
+def test_a_torn_request_is_dropped_whole(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "w1")
+    spool.append([_row("r1")])
+    spool.append([_row("r2"), _row("r2", role="shadow")])
+    [segment] = segments(spool.dir)
+    data = segment.read_bytes().split(b"\0", 1)[0]
+    first = data.index(b"\n\n") + 2  # the end of the first request
+    for cut in range(1, len(data) + 1):  # a crash at every byte of the writes
+        torn = tmp_path / "torn.jsonl"
+        torn.write_bytes(data[:cut] + bytes(8))
+        ids = frame_of(read_segment(torn), SPEC)["request_id"].to_list()
+        expected = [] if cut < first else ["r1"] if cut < len(data) else ["r1", "r2", "r2"]
+        assert ids == expected, cut
     spool.close()
