@@ -205,6 +205,9 @@ def warm(use_case: UseCase, role: str, model: ScoringModel) -> ServedModel:
     """Build the model's explainer and score one all-missing row as requests are scored
     (``encode_rows``, ``score_rows``), so the first request pays no compilation or first-call
     cost."""
+    # One prediction thread, as the scoring thread's numba kernels: xgboost's thread pool took
+    # twice as long as one thread to score one customer.
+    model.booster.set_param({"nthread": 1})
     explainer = model.explainer()
     matrix = use_case.encoding.encode_rows([{}])
     scored = score_rows(model, explainer, use_case, matrix, use_case.scoring)
