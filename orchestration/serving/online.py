@@ -60,6 +60,11 @@ Read = list[tuple[datetime | None, dict[str, Any] | None]]
 """Per entity: the event time of its view row and its feature values (``None, None``: no row)."""
 
 
+def entity_keys(join_key: str, ids: Sequence[str]) -> list[EntityKey]:
+    """Feast's entity keys of string ids."""
+    return [EntityKey(join_keys=[join_key], entity_values=[Value(string_val=i)]) for i in ids]
+
+
 class StoreReads:
     """Reads through the online store's own ``online_read`` (any Feast online store)."""
 
@@ -72,9 +77,7 @@ class StoreReads:
         self, views: Sequence[tuple[FeatureView, Sequence[str]]], ids: Sequence[str]
     ) -> list[Read]:
         """For each view, the named features of each id, as Python values."""
-        keys = [
-            EntityKey(join_keys=[self._join_key], entity_values=[Value(string_val=i)]) for i in ids
-        ]
+        keys = entity_keys(self._join_key, ids)
         out = []
         for view, names in views:
             read = self._store.online_read(self._config, view, keys, list(names))
@@ -114,13 +117,10 @@ class SqliteReads:
         self, views: Sequence[tuple[FeatureView, Sequence[str]]], ids: Sequence[str]
     ) -> list[Read]:
         """For each view, the named features of each id, as Python values."""
-        version, key = self._key_version, self._join_key
+        version = self._key_version
         keys = [
-            serialize_entity_key(
-                EntityKey(join_keys=[key], entity_values=[Value(string_val=i)]),
-                entity_key_serialization_version=version,
-            )
-            for i in ids
+            serialize_entity_key(k, entity_key_serialization_version=version)
+            for k in entity_keys(self._join_key, ids)
         ]
         return [self._read_view(view, names, keys) for view, names in views]
 

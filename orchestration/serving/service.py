@@ -451,7 +451,6 @@ class Service:
                 decided = result.decision_row(n, names, catalogue)
                 scored[(i, model.role)] = (model, decided, shap[n])
         latency = ctx.elapsed_ms
-        names = service.contract.names
         features_json = [json.dumps({n: row[n] for n in names}) for row in rows]
         audit = [
             self._audit_row(
