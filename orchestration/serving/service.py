@@ -307,13 +307,16 @@ class Service:
             ) from None
 
     # --------------------------------------------------------------------- cached lookups
-    def latest_score(self, name: str, entity_id: str, ctx: RequestContext) -> dict[str, Any]:
-        """The entity's latest batch score, band, decision and reasons, from the online store."""
+    def latest_score(
+        self, name: str, entity_id: str, ctx: RequestContext, *, wait: bool = True
+    ) -> dict[str, Any]:
+        """The entity's latest batch score, band, decision and reasons, from the online store;
+        ``wait=False``: ``WouldBlock`` instead of waiting for the store (``OnlineLookup``)."""
         service = self.service(name)
         if service.lookup is None:
             raise ServiceError(503, errors.NOT_READY, service.lookup_problem or "not ready")
         ctx.check_deadline()
-        row = service.lookup.prediction(entity_id)
+        row = service.lookup.prediction(entity_id, wait=wait)
         ctx.check_deadline()
         if row is None or row.values.get("score") is None:
             raise ServiceError(
