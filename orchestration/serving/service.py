@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import numba
 import numpy as np
+import orjson
 from feast import FeatureStore
 
 from lakehouse.catalog import TableSpec
@@ -453,12 +454,21 @@ class Service:
             for n, i in enumerate(index):
                 decided = result.decision_row(n, names, catalogue)
                 scored[(i, model.role)] = (model, decided, shap[n])
-        latency = ctx.elapsed_ms
-        features_json = [json.dumps({n: row[n] for n in names}) for row in rows]
+        request_columns = self._request_columns(service, ctx, ctx.elapsed_ms)
+        model_columns = {m.role: _model_columns(m) for m, _ in passes}
+        # orjson writes a NaN (a nullable feature given as NaN: missing) as null, valid JSON
+        # that replays to the same missing value.
+        features_json = [orjson.dumps({n: row[n] for n in names}).decode() for row in rows]
         audit = [
-            self._audit_row(
-                service, ctx, ids[i], i, model, p, e, features_json[i], sources[i], latency
-            )
+            {
+                **request_columns,
+                **model_columns[model.role],
+                **self._audit_columns(service, ids[i], i, features_json[i], sources[i]),
+                **p,  # DECISION_FIELDS, from Scored.decision_row
+                BASE_VALUE: e[-1],
+                **dict(zip(service.shap_columns, e[:-1], strict=True)),
+                "scoring_policy": service.policy_json,
+            }
             for (i, _), (model, p, e) in sorted(scored.items(), key=lambda kv: kv[0])
         ]
         results = [
@@ -513,41 +523,23 @@ class Service:
             }
         return result
 
-    def _audit_row(
+    def _audit_columns(
         self,
         service: UseCaseService,
-        ctx: RequestContext,
         entity_id: str,
         item: int,
-        model: ServedModel,
-        p: dict[str, Any],
-        shap: list[float],
         features: str,
         source: OnlineRow | None,
-        latency_ms: float,
     ) -> dict[str, Any]:
-        m = model.model
+        """The audit columns of one scored item, apart from its request, model and results."""
         return {
-            **self._request_columns(service, ctx, latency_ms),
             "item": item,
-            "role": model.role,
-            "served": model.role != SHADOW,
             service.use_case.entity.join_key: entity_id,
             "outcome": "scored",
             "status": 200,
             "feature_source": "online_store" if source is not None else "payload",
             "features": features,
             "features_event_timestamp": source.as_of if source is not None else None,
-            "model_name": m.name,
-            "model_version": m.version,
-            "model_sha256": m.sha256,
-            "iteration_range": f"{m.iteration_range[0]},{m.iteration_range[1]}",
-            "explainer_backend": model.explainer.backend,
-            "feature_service": m.feature_service,
-            **p,  # DECISION_FIELDS, from Scored.decision_row
-            BASE_VALUE: shap[-1],
-            **dict(zip(service.shap_columns, shap[:-1], strict=True)),
-            "scoring_policy": service.policy_json,
         }
 
     def _request_columns(
@@ -599,6 +591,21 @@ class Service:
         self.metrics.audit_pending.set(self.spool.pending)
         if self.spool.pending >= self.settings.flush_rows:
             self._flush_now.set()
+
+
+def _model_columns(model: ServedModel) -> dict[str, Any]:
+    """The audit columns that name the model (and role) that scored a row."""
+    m = model.model
+    return {
+        "role": model.role,
+        "served": model.role != SHADOW,
+        "model_name": m.name,
+        "model_version": m.version,
+        "model_sha256": m.sha256,
+        "iteration_range": f"{m.iteration_range[0]},{m.iteration_range[1]}",
+        "explainer_backend": model.explainer.backend,
+        "feature_service": m.feature_service,
+    }
 
 
 def _single_threaded_kernels() -> None:

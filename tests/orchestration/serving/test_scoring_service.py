@@ -273,7 +273,7 @@ def test_invalid_payload_is_422_naming_the_field_and_audited(
 def test_nullable_features_take_null_and_nan_as_missing(
     running: tuple[Service, TestClient], world_env: ServedWorld
 ) -> None:
-    _, client = running
+    service, client = running
     payload = _payload(world_env)
     payload["features"]["last_csat_90d"] = None
     with_null = client.post(SCORE, json=payload).json()
@@ -284,6 +284,13 @@ def test_nullable_features_take_null_and_nan_as_missing(
     assert answer.status_code == 200, answer.text
     assert answer.json()["score"] == with_null["score"]
     assert answer.json()["missing_features"] == with_null["missing_features"] >= 1
+    # Audited as JSON null (valid JSON, the same missing value), and replayed exactly.
+    service.flush()
+    world = world_env.world
+    rows = find_request(world.lake, world.use_case, answer.json()["request_id"])
+    assert json.loads(rows["features"][0])["last_csat_90d"] is None
+    report = replay_request(world.use_case, world.registry, rows)
+    assert report.matches, report.differences
 
 
 @pytest.mark.parametrize(
