@@ -65,6 +65,7 @@ class Load:
     name: str
     rate: float
     latencies: list[float] = field(default_factory=list)
+    server: list[float] = field(default_factory=list)  # Server-Timing app;dur, seconds
     errors: int = 0
     late: int = 0
     elapsed: float = 0.0
@@ -74,12 +75,17 @@ class Load:
     def percentile(self, q: float) -> float:
         return float(np.percentile(np.array(self.latencies) * 1000, q))
 
+    def server_percentile(self, q: float) -> float | None:
+        """The service's own time (``Server-Timing``), None for a server that sends none."""
+        return float(np.percentile(np.array(self.server) * 1000, q)) if self.server else None
+
     @property
     def throughput(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
 
     def merge(self, part: Load) -> None:
         self.latencies += part.latencies
+        self.server += part.server
         self.errors += part.errors
         self.late += part.late
         self.elapsed += part.elapsed
@@ -120,13 +126,16 @@ def run_load(
                 response.read()
                 ok = response.status == 200
                 version = response.getheader("X-Model-Version") or ""
+                timing = response.getheader("Server-Timing")
             except (OSError, http.client.HTTPException):
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                ok, version = False, ""
+                ok, version, timing = False, "", None
             done = time.perf_counter()
             with lock:
                 result.latencies.append(done - sent)
+                if timing is not None and timing.startswith("app;dur="):
+                    result.server.append(float(timing[8:]) / 1000)
                 result.late += sent - due > LATE_S
                 result.errors += not ok
                 if track:
