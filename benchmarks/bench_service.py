@@ -559,10 +559,12 @@ def render(
 ) -> str:
     def row(load: Load) -> str:
         rate = "closed loop" if not load.rate else f"{load.rate:.0f}"
+        p50, p99 = load.server_percentile(50), load.server_percentile(99)
+        server = "–" if p50 is None or p99 is None else f"{p50:.2f} / {p99:.2f}"
         return (
             f"| {load.name} | {rate} | {len(load.latencies):,} | {load.throughput:,.0f} | "
             f"{load.percentile(50):.2f} | {load.percentile(95):.2f} | {load.percentile(99):.2f} | "
-            f"{max(load.latencies) * 1000:.1f} | {load.errors} | {load.late} |"
+            f"{max(load.latencies) * 1000:.1f} | {server} | {load.errors} | {load.late} |"
         )
 
     def find(fragment: str) -> Load:
@@ -588,9 +590,13 @@ def render(
         f"{args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
         "",
         "| run | req/s asked | requests | req/s done | p50 ms | p95 ms | p99 ms | max ms | "
-        "errors | late sends |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "service p50 / p99 ms | errors | late sends |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(row(r) for r in runs),
+        "",
+        "Latency runs from the client sending a request to the end of the response body; "
+        "the service's own time (its `Server-Timing` header) runs from the request reaching "
+        "the app to the response's headers.",
         "",
         "Targets:",
         "",
