@@ -21,7 +21,7 @@ side stream of on-demand scores; then ``--duration`` seconds of mixed load durin
 ``X-Request-ID``; after the server has stopped, the audit table must hold a row for each
 acknowledged one, and no duplicate.
 
-    python benchmarks/bench_service.py                      # about 6 minutes
+    python benchmarks/bench_service.py                      # about 5 minutes
     python benchmarks/bench_service.py --rounds 3 --duration 10 --customers 2000 --trees 50
 """
 
