@@ -120,15 +120,14 @@ class SqliteReads:
         self._versioning = config.registry.enable_online_feature_view_versioning
         self._key_version = config.entity_key_serialization_version
         self._join_key = join_key
-        self._timeout = 5.0 if wait else 0.0  # sqlite3's default wait, or none
+        self._wait = wait
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             uri = f"{self._path.as_uri()}?mode=ro"
-            self._conn = sqlite3.connect(
-                uri, uri=True, timeout=self._timeout, check_same_thread=True
-            )
+            timeout = 5.0 if self._wait else 0.0  # sqlite3's default wait for a lock, or none
+            self._conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=True)
         return self._conn
 
     def read(
@@ -159,7 +158,7 @@ class SqliteReads:
         try:
             fetched = self._connection().execute(query, arguments).fetchall()
         except sqlite3.OperationalError as exc:
-            if self._timeout == 0 and "locked" in str(exc):
+            if not self._wait and "locked" in str(exc):
                 raise WouldBlock(f"{table}: {exc}") from exc
             raise
         for entity, feature, blob, stamp in fetched:
