@@ -22,6 +22,7 @@ import yaml
 from feast import FeatureStore, RepoConfig
 
 from lakehouse import config
+from lakehouse.feast_online import TYPE as PACKED_SQLITE
 
 REPO_PATH = Path(__file__).resolve().parent
 
@@ -75,10 +76,11 @@ def registry_config(feast_dir: Path) -> dict:
 
 
 def online_store_config(feast_dir: Path) -> dict:
-    """SQLite under the home, or Redis at ``SCOREHOUSE_FEAST_ONLINE_STORE``."""
+    """SQLite under the home (our packed store, ``lakehouse.feast_online``), or Redis at
+    ``SCOREHOUSE_FEAST_ONLINE_STORE``."""
     url = os.environ.get("SCOREHOUSE_FEAST_ONLINE_STORE")
     if not url:
-        return {"type": "sqlite", "path": str(feast_dir / "online_store.db")}
+        return {"type": PACKED_SQLITE, "path": str(feast_dir / "online_rows.db")}
     return {"type": "redis", "connection_string": redis_connection_string(url)}
 
 

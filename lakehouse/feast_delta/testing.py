@@ -62,7 +62,7 @@ def write_feature_store_yaml(
     offline_options: Mapping[str, str] | None = None,
     extra: str = "",
 ) -> Path:
-    """Write a ``feature_store.yaml`` using the Delta offline store and a local SQLite
+    """Write a ``feature_store.yaml`` using the Delta offline store and the packed SQLite
     online store, with registry and online database inside ``repo``."""
     options = "".join(f"  {k}: {v}\n" for k, v in (offline_options or {}).items())
     path = repo / "feature_store.yaml"
@@ -71,8 +71,8 @@ def write_feature_store_yaml(
         "provider: local\n"
         "registry: data/registry.db\n"
         "online_store:\n"
-        "  type: sqlite\n"
-        "  path: data/online_store.db\n"
+        "  type: lakehouse.feast_online.PackedSqliteOnlineStore\n"
+        "  path: data/online_rows.db\n"
         "offline_store:\n"
         "  type: lakehouse.feast_delta.DeltaOfflineStore\n"
         f"{options}"

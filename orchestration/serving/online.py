@@ -7,10 +7,12 @@ once from the registry (and again on every model poll) instead of on every call:
 one read per view. Values come back exactly as ``get_online_features`` returns them (the tests
 compare the two). Each thread has its own reader, hence its own connection.
 
-Feast's SQLite store is read by its table layout instead (``SqliteReads``, tested equal to its
-``online_read``): that ``online_read`` reads every feature of the view, serializes the keys
-again for every view and converts every row's timestamp on a connection opened with type
-detection, which made a lookup of 100 entities cost twice the rest of their on-demand scoring.
+The local SQLite store (``lakehouse.feast_online``: one row per entity and view) is read by its
+table layout instead (``SqliteReads``, tested equal to its ``online_read``): the keys serialized
+once for all views, each row's values decoded straight from their wire format to Python, the
+file read through a memory map. A lookup of 100 entities over four views takes about 3.5 ms;
+through Feast's own SQLite store (a row per feature, 3,700 rows) it took 13 ms, more than the
+rest of their on-demand scoring.
 
 A lookup asked not to wait (``wait=False``, how the event loop reads a cached score without
 handing it to a thread) reads SQLite on a connection that never waits for a lock, and raises
@@ -30,18 +32,19 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 from feast import FeatureStore, FeatureView, RepoConfig
 from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import compute_table_id, get_online_store_from_config
+from feast.infra.online_stores.helpers import get_online_store_from_config
 from feast.infra.online_stores.online_store import OnlineStore
-from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
+from feast.protos.feast.types.Value_pb2 import RepeatedValue, Value
 
+from lakehouse.feast_online import TYPE as PACKED_SQLITE
+from lakehouse.feast_online import db_path, from_micros, read_rows, table_name
 from models.scoring.online import SERVED_FIELDS
 from models.usecase import UseCase
 
@@ -89,7 +92,7 @@ class StoreReads:
     ) -> list[Read]:
         """For each view, the named features of each id, as Python values."""
         keys = entity_keys(self._join_key, ids)
-        out = []
+        out: list[Read] = []
         for view, names in views:
             read = self._store.online_read(self._config, view, keys, list(names))
             out.append(
@@ -104,79 +107,78 @@ class StoreReads:
 
 
 class SqliteReads:
-    """Reads of Feast's SQLite online store by its table layout: a table ``<project>_<view>``
-    of rows (``entity_key`` serialized as Feast serializes it, ``feature_name``, ``value`` a
-    serialized ``Value``, ``event_ts`` epoch seconds), one per feature of an entity. Reads the
-    named features, on a read-only connection of its own; values are decoded by ``value_of``,
-    timestamps converted as Feast's converter does (``datetime.fromtimestamp``, then UTC).
+    """Reads of the packed SQLite online store (``lakehouse.feast_online``) by its table layout:
+    one row per entity and view, its values a serialized ``RepeatedValue`` decoded by
+    ``values_of`` (the named features kept), on a read-only connection of its own.
 
     ``wait=False``: the connection never waits for a lock (a writer committing) and a read that
     would raises ``WouldBlock``.
     """
 
     def __init__(self, config: RepoConfig, join_key: str, *, wait: bool = True) -> None:
-        self._path = Path(SqliteOnlineStore._get_db_path(config)).resolve()
-        self._project = config.project
-        self._versioning = config.registry.enable_online_feature_view_versioning
+        self._config = config
+        self._path = db_path(config).resolve()
         self._key_version = config.entity_key_serialization_version
         self._join_key = join_key
         self._wait = wait
         self._conn: sqlite3.Connection | None = None
+        self._names: dict[str, tuple[str, ...]] = {}  # a row's ``names`` text, parsed
+        self._key_head = _string_key_head(join_key, self._key_version)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             uri = f"{self._path.as_uri()}?mode=ro"
             timeout = 5.0 if self._wait else 0.0  # sqlite3's default wait for a lock, or none
             self._conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=True)
+            # Pages read through a memory map, not one system call each: a lookup of 100
+            # entities touches some 800 pages scattered over the file. The map is the OS's page
+            # cache, shared by every connection; SQLite stays correct while another process
+            # writes the file.
+            self._conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         return self._conn
+
+    def keys(self, ids: Sequence[str]) -> list[bytes]:
+        """Feast's serialized entity keys of ``ids``."""
+        head = self._key_head
+        if head is not None:
+            encoded = [i.encode() for i in ids]
+            return [b"".join((head, _pack_length(len(e)), e)) for e in encoded]
+        version = self._key_version
+        return [
+            serialize_entity_key(k, entity_key_serialization_version=version)
+            for k in entity_keys(self._join_key, ids)
+        ]
 
     def read(
         self, views: Sequence[tuple[FeatureView, Sequence[str]]], ids: Sequence[str]
     ) -> list[Read]:
         """For each view, the named features of each id, as Python values."""
-        version = self._key_version
-        keys = [
-            serialize_entity_key(k, entity_key_serialization_version=version)
-            for k in entity_keys(self._join_key, ids)
-        ]
+        keys = self.keys(ids)
         return [self._read_view(view, names, keys) for view, names in views]
 
     def _read_view(self, view: FeatureView, names: Sequence[str], keys: list[bytes]) -> Read:
-        table = compute_table_id(self._project, view, self._versioning).replace('"', '""')
-        query = (
-            f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
-            f"WHERE entity_key IN ({','.join('?' * len(keys))})"
-        )
+        table = table_name(self._config, view)
         wanted = frozenset(names)
-        arguments: list[bytes | str] = [*keys]
-        if wanted != {f.name for f in view.features}:
-            # A subset: filter in SQLite. For every feature of the view, scanning each entity's
-            # rows by the key's index is a quarter faster than one seek per (key, feature).
-            query += f" AND feature_name IN ({','.join('?' * len(wanted))})"
-            arguments += sorted(wanted)
-        found: dict[bytes, tuple[int, dict[str, Any]]] = {}
         try:
-            fetched = self._connection().execute(query, arguments).fetchall()
+            fetched = list(read_rows(self._connection(), table, keys))
         except sqlite3.OperationalError as exc:
             if not self._wait and "locked" in str(exc):
                 raise WouldBlock(f"{table}: {exc}") from exc
             raise
-        for entity, feature, blob, stamp in fetched:
-            if feature not in wanted:  # rows of a feature the view no longer has
-                continue
-            row = found.get(entity)
-            if row is None:
-                row = found[entity] = (stamp, {})
-            elif stamp > row[0]:  # one timestamp per view row; keep the latest should they differ
-                row = found[entity] = (stamp, row[1])
-            row[1][feature] = value_of(blob)
+        found: dict[bytes, tuple[int, dict[str, Any]]] = {}
+        for entity, stamp, stored, blob in fetched:
+            order = self._names.get(stored)
+            if order is None:
+                order = self._names[stored] = tuple(orjson.loads(stored))
+            values = zip(order, values_of(blob), strict=True)
+            if wanted.issuperset(order):
+                found[entity] = (stamp, dict(values))
+            else:
+                found[entity] = (stamp, {n: v for n, v in values if n in wanted})
         out: Read = []
         for entity in keys:
             row = found.get(entity)
-            if row is None:
-                out.append((None, None))
-            else:
-                out.append((datetime.fromtimestamp(int(row[0])).replace(tzinfo=UTC), row[1]))
+            out.append((None, None) if row is None else (from_micros(row[0]), row[1]))
         return out
 
 
@@ -229,7 +231,7 @@ class OnlineLookup:
 
     @property
     def _sqlite(self) -> bool:
-        return self._config.online_store.type == "sqlite"
+        return self._config.online_store.type == PACKED_SQLITE
 
     def _reads_now(self) -> SqliteReads:
         """This thread's reader that never waits (see the module docstring)."""
@@ -297,6 +299,22 @@ def _registry_state(store: FeatureStore) -> object | None:
     return None if proto is None else copy.copy(proto)
 
 
+MMAP_BYTES = 1 << 30
+"""The most of the online store file a reader maps (address space, not memory)."""
+_pack_length = struct.Struct("<I").pack
+
+
+def _string_key_head(join_key: str, version: int) -> bytes | None:
+    """The bytes Feast's ``serialize_entity_key`` puts before a string id's length and bytes,
+    or None should a probe show that its format is not that (then Feast's function is used)."""
+    whole = serialize_entity_key(
+        EntityKey(join_keys=[join_key], entity_values=[Value(string_val="probe-é")]),
+        entity_key_serialization_version=version,
+    )
+    tail = _pack_length(len("probe-é".encode())) + "probe-é".encode()
+    return whole[: -len(tail)] if whole.endswith(tail) else None
+
+
 def _tag(field: str, wire_type: int) -> int:
     return (Value.DESCRIPTOR.fields_by_name[field].number << 3) | wire_type
 
@@ -308,8 +326,7 @@ _unpack_double = struct.Struct("<d").unpack_from
 def value_of(blob: bytes) -> Any:
     """A serialized Feast ``Value`` as ``python_value(Value.FromString(blob))`` gives it.
 
-    Feast's SQLite store keeps one serialized ``Value`` per feature. The kinds most features
-    have (a double, an int64, a short string) are one protobuf field whose wire format is read
+    The kinds most features have (a double, an int64, a short string) are one protobuf field whose wire format is read
     here directly, in half the time of parsing a message and asking it which field is set; any
     other blob (other kinds, lists, a field repeated or unknown) is parsed by protobuf."""
     size = len(blob)
@@ -335,6 +352,33 @@ def value_of(blob: bytes) -> Any:
         except UnicodeDecodeError:
             pass  # protobuf's own error
     return python_value(Value.FromString(blob))
+
+
+_FIELD = 0x0A  # RepeatedValue.val: field 1, length-delimited
+
+
+def values_of(blob: bytes) -> list[Any]:
+    """A serialized ``RepeatedValue`` as ``[python_value(v) for v in ...val]`` gives it.
+
+    Each element is split off by its one-byte length (a ``Value`` under 128 bytes) and read by
+    ``value_of``, a double without even slicing it out; anything else (a longer element, an
+    unexpected field) is parsed by protobuf."""
+    out: list[Any] = []
+    pos, end = 0, len(blob)
+    while pos < end:
+        if blob[pos] != _FIELD or pos + 1 >= end or blob[pos + 1] >= 0x80:
+            return [python_value(v) for v in RepeatedValue.FromString(blob).val]
+        size = blob[pos + 1]
+        start, pos = pos + 2, pos + 2 + size
+        if pos > end:
+            return [python_value(v) for v in RepeatedValue.FromString(blob).val]
+        if size == 9 and blob[start] == _DOUBLE:
+            out.append(_unpack_double(blob, start + 1)[0])
+        elif size == 2 and blob[start] == _INT64 and blob[start + 1] < 0x80:
+            out.append(blob[start + 1])  # a one-byte varint: 0..127
+        else:
+            out.append(value_of(blob[start:pos]))
+    return out
 
 
 def python_value(proto: Value) -> Any:

@@ -306,4 +306,4 @@ def test_plain_feast_cli_from_the_repo_folder(world: Path, tmp_path: Path) -> No
     feast("materialize", (last - timedelta(days=3)).isoformat(), f"{last.isoformat()}T00:01:00")
     feast("materialize-incremental", f"{last.isoformat()}T00:02:00")
     assert "customer_activity" in feast("feature-views", "list")
-    assert (checkout / ".scorehouse" / "feast" / "online_store.db").stat().st_size > 0
+    assert (checkout / ".scorehouse" / "feast" / "online_rows.db").stat().st_size > 0

@@ -79,7 +79,7 @@ def test_an_event_log_becomes_a_served_model_on_the_services(
     store = feature_store()
     assert store.config.online_store.type == "redis"
     assert store.config.registry.registry_type == "sql"
-    assert not (scorehouse_home / "feast" / "online_store.db").exists()
+    assert not (scorehouse_home / "feast" / "online_rows.db").exists()
     registry = ModelRegistry("shop")
     champion = registry.alias(CHAMPION)
     assert registry.uri.startswith("postgresql") and champion is not None

@@ -12,19 +12,29 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from feast.infra.online_stores.sqlite import SqliteOnlineStore
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import (
     DoubleList,
     Int64List,
     Null,
+    RepeatedValue,
     StringList,
     Value,
 )
 from google.protobuf.message import DecodeError
 
 from feature_repo.config import feature_store
+from lakehouse.feast_online import db_path
 from models.scoring.runs import current_predictions
-from orchestration.serving.online import OnlineLookup, WouldBlock, python_value, value_of
+from orchestration.serving.online import (
+    OnlineLookup,
+    SqliteReads,
+    WouldBlock,
+    python_value,
+    value_of,
+    values_of,
+)
 from tests.orchestration.serving.conftest import ServedWorld
 
 VALUES = [
@@ -81,9 +91,37 @@ def test_value_of_refuses_what_protobuf_refuses() -> None:
         value_of(bad_utf8)
 
 
+def test_values_of_decodes_a_row_as_protobuf_does() -> None:
+    for values in (VALUES, VALUES[::-1], [], [Value(string_val="w" * 200), Value(int64_val=3)]):
+        blob = RepeatedValue(val=values).SerializeToString()
+        decoded = values_of(blob)
+        expected = [python_value(v) for v in RepeatedValue.FromString(blob).val]
+        assert len(decoded) == len(expected)
+        assert all(_same(a, b) for a, b in zip(decoded, expected, strict=True))
+
+
+def test_values_of_refuses_a_truncated_row() -> None:
+    blob = RepeatedValue(val=[Value(double_val=1.0), Value(double_val=2.0)]).SerializeToString()
+    with pytest.raises(DecodeError):
+        values_of(blob[:-3])
+
+
+def test_entity_keys_are_serialized_as_feast_serializes_them(world_env: ServedWorld) -> None:
+    config = feature_store(world_env.world.lake.uri).config
+    ids = ["C00000001", "", "é ü 中", "x" * 300]
+    expected = [
+        serialize_entity_key(
+            EntityKey(join_keys=["customer_id"], entity_values=[Value(string_val=i)]),
+            entity_key_serialization_version=config.entity_key_serialization_version,
+        )
+        for i in ids
+    ]
+    assert SqliteReads(config, "customer_id").keys(ids) == expected
+
+
 def _writer_holding_the_store(world_env: ServedWorld) -> sqlite3.Connection:
-    """A connection holding Feast's SQLite store locked, as a committing writer does."""
-    path = SqliteOnlineStore._get_db_path(feature_store(world_env.world.lake.uri).config)
+    """A connection holding the SQLite online store locked, as a committing writer does."""
+    path = db_path(feature_store(world_env.world.lake.uri).config)
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN EXCLUSIVE")
     return writer

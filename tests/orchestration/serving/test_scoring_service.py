@@ -201,7 +201,7 @@ def test_online_lookup_reads_what_get_online_features_returns(world_env: ServedW
     }
 
 
-def test_sqlite_reads_equal_feasts_own_online_read(world_env: ServedWorld) -> None:
+def test_sqlite_reads_equal_the_stores_own_online_read(world_env: ServedWorld) -> None:
     store = feature_store(world_env.world.lake.uri)
     predictions, _ = _batch_rows(world_env)
     ids = [*predictions["customer_id"].head(5).to_list(), "no-such-customer"]
@@ -356,7 +356,7 @@ def test_write_attempts_change_nothing_but_audit_rows(
     and every table but the audit table keep their versions."""
     service, client = running
     world = world_env.world
-    online_db = world_env.home / "feast" / "online_store.db"
+    online_db = world_env.home / "feast" / "online_rows.db"
     before = hashlib.sha256(online_db.read_bytes()).hexdigest()
     tables = [t.name for t in world.use_case.table_specs() if world.lake.exists(t.name)]
     versions = {t: world.lake.version(t) for t in tables}
