@@ -181,6 +181,9 @@ class FeatureEncoding:
 def _check_types(values: list[Any], kinds: tuple[type, ...], expected: str) -> None:
     """Raise ``TypeError`` at the first value that is neither None nor of ``kinds`` (a bool is
     not a number here, although Python says it is an int)."""
+    exact = {type(None), *kinds}
+    if all(type(v) in exact for v in values):
+        return  # the common case, without two isinstance calls a value
     number = bool not in kinds
     for i, value in enumerate(values):
         if value is not None and (

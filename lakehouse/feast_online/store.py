@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -95,15 +95,17 @@ def from_micros(value: int) -> datetime:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def read_rows(connection: sqlite3.Connection, table: str, keys: Sequence[bytes]) -> Iterator[Row]:
+def read_rows(connection: sqlite3.Connection, table: str, keys: Sequence[bytes]) -> list[Row]:
     """The stored rows of ``keys`` in ``table`` (any order; keys without a row are absent)."""
+    rows: list[Row] = []
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
         query = (
             f"SELECT entity_key, event_ts, names, features FROM {table} "
             f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
         )
-        yield from connection.execute(query, chunk)
+        rows += connection.execute(query, chunk).fetchall()
+    return rows
 
 
 class PackedSqliteOnlineStore(OnlineStore):

@@ -123,6 +123,7 @@ class SqliteReads:
         self._wait = wait
         self._conn: sqlite3.Connection | None = None
         self._names: dict[str, tuple[str, ...]] = {}  # a row's ``names`` text, parsed
+        self._moments: dict[int, datetime] = {}
         self._key_head = _string_key_head(join_key, self._key_version)
 
     def _connection(self) -> sqlite3.Connection:
@@ -160,7 +161,7 @@ class SqliteReads:
         table = table_name(self._config, view)
         wanted = frozenset(names)
         try:
-            fetched = list(read_rows(self._connection(), table, keys))
+            fetched = read_rows(self._connection(), table, keys)
         except sqlite3.OperationalError as exc:
             if not self._wait and "locked" in str(exc):
                 raise WouldBlock(f"{table}: {exc}") from exc
@@ -178,8 +179,17 @@ class SqliteReads:
         out: Read = []
         for entity in keys:
             row = found.get(entity)
-            out.append((None, None) if row is None else (from_micros(row[0]), row[1]))
+            out.append((None, None) if row is None else (self._moment(row[0]), row[1]))
         return out
+
+    def _moment(self, stamp: int) -> datetime:
+        """``from_micros(stamp)``, remembered: the rows of one materialization share a time."""
+        moment = self._moments.get(stamp)
+        if moment is None:
+            if len(self._moments) >= 4096:
+                self._moments.clear()
+            moment = self._moments[stamp] = from_micros(stamp)
+        return moment
 
 
 class OnlineLookup:
@@ -261,8 +271,11 @@ class OnlineLookup:
                 found[i] = True
                 if stamp is not None and (oldest[i] is None or stamp < oldest[i]):  # type: ignore[operator]
                     oldest[i] = stamp
-                for name in names:
-                    target[name] = data.get(name)
+                if len(data) == len(names):  # a read keeps only the names asked for
+                    target.update(data)
+                else:
+                    for name in names:
+                        target[name] = data.get(name)
         for row in rows:
             for name in self._booleans:
                 if row.get(name) is not None:
@@ -326,9 +339,10 @@ _unpack_double = struct.Struct("<d").unpack_from
 def value_of(blob: bytes) -> Any:
     """A serialized Feast ``Value`` as ``python_value(Value.FromString(blob))`` gives it.
 
-    The kinds most features have (a double, an int64, a short string) are one protobuf field whose wire format is read
-    here directly, in half the time of parsing a message and asking it which field is set; any
-    other blob (other kinds, lists, a field repeated or unknown) is parsed by protobuf."""
+    The kinds most features have (a double, an int64, a short string) are one protobuf field
+    whose wire format is read here directly, in half the time of parsing a message and asking
+    it which field is set; any other blob (other kinds, lists, a field repeated or unknown) is
+    parsed by protobuf."""
     size = len(blob)
     if size == 0:
         return None  # no field set
