@@ -40,6 +40,8 @@ from feast.type_map import python_values_to_proto_values
 from feast.utils import _get_column_names
 from feast.value_type import ValueType
 
+from lakehouse.feast_online import TYPE as PACKED_SQLITE
+
 BATCH_ROWS = 100_000
 """Entities encoded and sent at once: bounds the writer's memory (about 50 MB a batch)."""
 
@@ -98,6 +100,8 @@ def online_store_name(store: FeatureStore) -> str:
     online = store.config.online_store
     if getattr(online, "type", None) == "redis":
         return "redis " + online.connection_string.split(",")[0]
+    if getattr(online, "type", None) == PACKED_SQLITE:
+        return f"sqlite {online.path}"
     return f"{getattr(online, 'type', 'online store')} {getattr(online, 'path', '')}".strip()
 
 
