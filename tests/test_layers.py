@@ -3,7 +3,8 @@ imports included), against the dependency rules of docs/architecture.md.
 
     storage (lakehouse core) ← lakehouse.sources ← lakehouse.ingest ← lakehouse.features
                              ← feature_repo, models ← orchestration
-    lakehouse.feast_delta and models.explain import nothing else of the project;
+    lakehouse.feast_delta, lakehouse.feast_online and models.explain import nothing else of the
+    project;
     models never imports Dagster.
 """
 
@@ -34,14 +35,20 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("lakehouse",), ("models", "orchestration", "feature_repo", "dagster")),
     (
         CORE,
-        ("lakehouse.sources", "lakehouse.ingest", "lakehouse.features", "lakehouse.feast_delta"),
+        (
+            "lakehouse.sources",
+            "lakehouse.ingest",
+            "lakehouse.features",
+            "lakehouse.feast_delta",
+            "lakehouse.feast_online",
+        ),
     ),
     (("lakehouse.sources",), ("lakehouse.ingest", "lakehouse.features")),
     (("lakehouse.ingest",), ("lakehouse.features",)),
     (("models",), ("orchestration", "feature_repo", "dagster")),
     (("feature_repo",), ("orchestration", "dagster")),
 ]
-ISOLATED = ("lakehouse.feast_delta", "models.explain")
+ISOLATED = ("lakehouse.feast_delta", "lakehouse.feast_online", "models.explain")
 """Packages that import nothing of the project outside themselves."""
 
 
