@@ -197,9 +197,6 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         default=d.flush_interval_s,
         help="seconds between audit commits to Delta",
     )
-    serve.add_argument(
-        "--flush-rows", type=int, default=d.flush_rows, help="commit once this many are spooled"
-    )
     serve.add_argument("--spool-dir", help="audit spool (default $SCOREHOUSE_HOME/serving/spool)")
     serve.set_defaults(run=_serve)
 
@@ -419,7 +416,6 @@ def _serve(args: argparse.Namespace) -> int:
         canary_shares=shares,
         max_batch=args.max_batch,
         flush_interval_s=args.flush_interval,
-        flush_rows=args.flush_rows,
         spool_dir=args.spool_dir,
     )
     return serve(settings)

@@ -1,30 +1,42 @@
 """Audited requests: every on-demand decision and every refused request in Delta, losing none.
 
-Write-ahead: before a response is sent, the request's audit rows are written to this worker's
+Write-ahead: before a response is sent, the request's audit rows are written to its worker's
 spool and fsynced (``Spool.append``: a JSON line per row, then an empty line that ends the
-request). A background flusher
-(``AuditWriter``) commits the rows spooled since its last commit to each use case's
-``ml.<uc>_online_predictions`` through ``Lakehouse.append``, and deletes a segment only once
-every row in it is committed. So a crash or ``kill -9`` loses no acknowledged request: its rows
-are in a segment, in the table, or (when the process died between a commit and the delete)
-both.
+request). Workers only ever append. One committer per spool root (``AuditCommitter``, holding
+the ``flock`` on ``<spool>/COMMITTER``) commits what every worker spooled since its last commit
+to each use case's ``ml.<uc>_online_predictions`` through ``Lakehouse.append`` (one commit per
+use case for all workers together) and deletes a segment only once every row in it is
+committed. ``scorehouse serve`` runs the committer in its supervisor process, on a thread of the
+lowest CPU priority, so that parsing and committing never take a worker's CPU time or
+interpreter lock; an app started any other way commits from whichever of its processes takes the
+lock first. So a crash or ``kill -9`` loses no acknowledged request: its rows are in a segment,
+in the table, or (when the committer died between a commit and the delete) both.
 
-Idempotent by request id: rows that may have been committed already (a dead worker's segments,
-or rows whose last commit attempt failed) are committed without those whose
+Which bytes are committed: a worker writes only its highest-numbered segment; the lower ones are
+full. The committer remembers how far it committed each segment. Of the open segment it takes
+the complete requests written so far (a write in progress is never complete: a request ends with
+its empty line, and the segment's written part ends at its first NUL). A worker whose folder
+``LOCK`` it can take is dead: its segments are taken to their end and the folder removed.
+
+Idempotent by request id: rows that may have been committed already (every segment the
+committer finds when it takes the lock, since an earlier committer may have committed part of
+it, and rows whose last commit attempt failed) are committed without those whose
 ``(request_id, item, role)`` the table already holds. A torn last request, a write the crash
 interrupted, was never acknowledged and is skipped whole: whatever follows the last empty line.
 Rows are parsed by polars' JSON reader (``frame_of``), which does not hold Python's interpreter
-lock: the scoring thread keeps running while the flusher parses what it commits.
+lock. One flush reads at most ``max_bytes`` of spool (then goes on with the rest), so a backlog
+left while Delta could not be written is committed in bounded memory.
 
 Segments are preallocated, zero-filled files (``segment_bytes``, 8 MiB by default) written in
 place: an fsync then flushes data only, never the file's size or extents, so it does not wait on
-the filesystem journal that other writers (Delta commits) keep busy. The written part of a
-segment ends at its first NUL byte (JSON never contains one). The flusher prepares the next
-segment ahead, so a request rarely waits for one to be zero-filled.
+the filesystem journal that other writers (Delta commits) keep busy. JSON never contains a NUL,
+so the zeros mark where the written part ends. A worker prepares its next segment ahead
+(``prepare_spare``), so a request rarely waits for one to be zero-filled.
 
-Layout: ``<spool>/<worker>/LOCK``, held with ``flock`` while the worker lives, and numbered
-segments ``000000000001.jsonl``. Every worker, and ``scorehouse serve`` before it starts them,
-adopts the folders of dead workers (whose LOCK it can take) and commits them the same way.
+Layout: ``<spool>/COMMITTER`` (the committer's lock), ``<spool>/<worker>/LOCK`` held with
+``flock`` while the worker lives, and numbered segments ``000000000001.jsonl``. A worker's folder
+is made under a hidden name with its ``LOCK`` taken, then renamed into place, so the committer
+never sees a live worker's folder without its lock.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -54,6 +67,10 @@ logger = logging.getLogger(__name__)
 LOCK = "LOCK"
 SUFFIX = ".jsonl"
 SEGMENT_BYTES = 8 << 20
+READ_BYTES = 64 << 20  # the most spool one flush reads
+COMMITTER = "COMMITTER"
+STAGING = ".staging-"  # a worker folder being made
+STALE_STAGING_S = 600.0
 USE_CASE = "_use_case"  # the spool row's use case (not a table column)
 KEY = ("request_id", "item", "role")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,31 +96,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class SpoolLockedError(RuntimeError):
-    """Another live process holds this spool folder."""
-
-
 class Spool:
     """One worker's write-ahead log of audit rows (see the module docstring)."""
 
     def __init__(self, root: Path, worker: str, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.root = root
         self.dir = root / worker
-        self.dir.mkdir(parents=True, exist_ok=False)
-        self._lock = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock)
-            raise SpoolLockedError(f"spool {self.dir} is held by another process") from None
+        if self.dir.exists():
+            raise FileExistsError(f"spool folder {self.dir} exists: one worker per folder")
+        staging = root / f"{STAGING}{worker}"
+        staging.mkdir(parents=True)
+        self._lock = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+        os.rename(staging, self.dir)
         _fsync_dir(root)
         self.segment_bytes = segment_bytes
         self._mutex = threading.Lock()
         self._sequence = 0
         self._fd = -1
         self._spare: Path | None = None
-        self.pending = 0  # rows spooled and not yet committed
-        self.done: dict[Path, int] = {}  # segment → bytes committed (kept by the flusher)
+        self.spare_needed = threading.Event()  # set when the spare was used (or never made)
         self._open_next(0)
 
     @property
@@ -115,6 +127,7 @@ class Spool:
         self._sequence += 1
         path = self.dir / f"{self._sequence:012d}{SUFFIX}"
         spare, self._spare = self._spare, None
+        self.spare_needed.set()
         if spare is not None and need <= self.segment_bytes:
             os.rename(spare, path)
             size = self.segment_bytes
@@ -134,6 +147,8 @@ class Spool:
         line = b"".join(orjson.dumps(r, default=_json_value, option=option) + b"\n" for r in rows)
         line += b"\n"
         with self._mutex:
+            if self._fd < 0:
+                raise RuntimeError(f"spool {self.dir} is closed")
             if self._offset + len(line) > self._capacity:
                 os.close(self._fd)
                 self._open_next(len(line))
@@ -143,10 +158,11 @@ class Spool:
                 view, offset = view[written:], offset + written
             os.fdatasync(self._fd)  # data only: the file's size and blocks never change
             self._offset = offset
-            self.pending += len(rows)
 
     def prepare_spare(self) -> None:
-        """Zero-fill the next segment ahead of need (the flusher calls this)."""
+        """Zero-fill the next segment ahead of need (a worker thread calls this when
+        ``spare_needed`` is set)."""
+        self.spare_needed.clear()
         if self._spare is not None:
             return
         spare = self.dir / f".spare-{self._sequence + 1:012d}"
@@ -157,25 +173,16 @@ class Spool:
                 return
         spare.unlink()
 
-    def written(self) -> tuple[list[Path], Path, int]:
-        """(full segments, the open segment, how many of its bytes are written), consistent."""
-        with self._mutex:
-            current, offset = self._path, self._offset
-        full = [p for p in segments(self.dir) if p < current]
-        return full, current, offset
-
-    def committed(self, rows: int) -> None:
-        with self._mutex:
-            self.pending = max(0, self.pending - rows)
-
     def close(self) -> None:
-        """Close the open segment and release the folder (removed when all is committed)."""
+        """Close the open segment and release the folder: the committer then commits what is
+        left in it and removes it."""
         with self._mutex:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        if self.pending == 0:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self._spare is not None:
+                self._spare.unlink(missing_ok=True)
+                self._spare = None
         os.close(self._lock)
 
 
@@ -197,7 +204,7 @@ def segments(folder: Path) -> list[Path]:
 
 
 class Spooled:
-    """The complete requests of a segment, or of a range of one: JSON rows, one a line."""
+    """Complete requests read from the spool: JSON rows, one a line."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -214,17 +221,42 @@ class Spooled:
         return len(self.use_cases)
 
 
-def read_segment(path: Path, start: int = 0, end: int | None = None) -> Spooled:
-    """The complete requests in ``[start, end)`` of a segment (default: all that was written, up
-    to the first NUL); a torn last request is dropped."""
+@dataclass
+class Chunk:
+    """The complete requests of a segment from ``start`` on: ``data``, ending at ``end``;
+    ``exhausted`` when nothing was written after them but, perhaps, a torn request."""
+
+    path: Path
+    start: int
+    end: int
+    data: bytes
+    exhausted: bool
+
+
+def read_chunk(path: Path, start: int = 0, limit: int | None = None) -> Chunk:
+    """The complete requests written in a segment from ``start`` (at most about ``limit``
+    bytes of them; always at least one when there is one)."""
     with path.open("rb") as handle:
         handle.seek(start)
-        data = handle.read() if end is None else handle.read(end - start)
-    data = data.split(b"\0", 1)[0]
-    if data.startswith(b"["):
-        return Spooled(_from_arrays(data))
-    last = data.rfind(b"\n\n")  # the end of the last complete request
-    return Spooled(data[: last + 2] if last >= 0 else b"")
+        raw = handle.read() if limit is None else handle.read(limit)
+        written = raw.split(b"\0", 1)[0]
+        if limit is not None and len(written) == len(raw) == limit and b"\n\n" not in written:
+            handle.seek(start)  # one request longer than the limit: read it whole
+            raw = handle.read()
+            written = raw.split(b"\0", 1)[0]
+    exhausted = len(written) < len(raw) or limit is None or len(raw) < limit
+    if start == 0 and written.startswith(b"["):
+        if not exhausted:  # a segment of the earlier format is read whole
+            return read_chunk(path)
+        return Chunk(path, 0, len(written), _from_arrays(written), True)
+    last = written.rfind(b"\n\n")  # the end of the last complete request
+    data = written[: last + 2] if last >= 0 else b""
+    return Chunk(path, start, start + len(data), data, exhausted)
+
+
+def read_segment(path: Path) -> Spooled:
+    """Every complete request written in a segment (a torn last one dropped)."""
+    return Spooled(read_chunk(path).data)
 
 
 def _from_arrays(data: bytes) -> bytes:
@@ -272,14 +304,18 @@ def _typed(name: str, dtype: pl.DataType) -> pl.Expr:
 class FlushResult:
     committed: int = 0
     skipped: int = 0  # rows the table held already (idempotent re-commit)
-    segments: int = 0
+    segments: int = 0  # segments committed to their end and removed
+    uncommitted: int = 0  # rows read whose commit failed (they stay spooled)
+    busy: bool = False  # another process is this spool's committer
 
 
-class AuditWriter:
-    """Commits spooled audit rows to Delta (see the module docstring).
+class AuditCommitter:
+    """Commits every worker's spooled audit rows to Delta (see the module docstring).
 
-    ``tables`` maps a use case to its online-predictions table spec. ``on_commit(rows)`` is told
-    about every commit (metrics).
+    ``tables`` maps a use case to its online-predictions table spec. The first ``flush`` takes
+    the spool root's committer lock (when another process holds it, flushes do nothing and say
+    ``busy``); ``close`` gives it back. ``on_commit(rows)`` is told about every commit;
+    ``backlog`` is how many rows the last flush found and left in the spool.
     """
 
     def __init__(
@@ -288,106 +324,169 @@ class AuditWriter:
         tables: Mapping[str, TableSpec],
         root: Path,
         *,
-        spool: Spool | None = None,
         on_commit: Callable[[int], None] | None = None,
+        max_bytes: int = READ_BYTES,
     ) -> None:
         self.lake = lake
         self.tables = dict(tables)
         self.root = root
-        self.spool = spool
+        self.max_bytes = max_bytes
         self._on_commit = on_commit
-        self._uncertain: set[tuple[Path, int]] = set()  # ranges whose commit may have landed
-        self._mutex = threading.Lock()  # one flush at a time (flusher thread, shutdown)
+        self._lock: int | None = None
+        self._progress: dict[Path, int] = {}  # segment → bytes committed
+        self._uncertain: set[Path] = set()  # segments whose next bytes may be committed already
+        self._known: set[Path] = set()  # worker folders read since the lock was taken
+        self._blocked: dict[Path, int] = {}  # segments with rows of use cases not served: rows
+        self._mutex = threading.Lock()  # one flush at a time
+        self.backlog = 0
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock is not None
 
     def flush(self) -> FlushResult:
-        """Commit what this worker spooled since the last flush, then any dead worker's spool."""
+        """Commit what every worker spooled since the last flush (and all a dead worker left)."""
         result = FlushResult()
         with self._mutex:
-            if self.spool is not None:
-                self._flush_own(self.spool, result)
-            for folder in self._orphans():
-                self._adopt(folder, result)
+            if not self._take_lock():
+                result.busy = True
+                return result
+            try:
+                while self._flush_some(result):
+                    pass
+            finally:
+                self.backlog = result.uncommitted + sum(self._blocked.values())
         return result
 
-    def _flush_own(self, spool: Spool, result: FlushResult) -> None:
-        full, current, end = spool.written()
-        for path in full:  # the rest of a full segment, then the segment goes
-            self._commit_range(spool, path, None, result)
-            path.unlink()
-            _fsync_dir(path.parent)
-            spool.done.pop(path, None)
-            result.segments += 1
-        if end > spool.done.get(current, 0):
-            self._commit_range(spool, current, end, result)
-        spool.prepare_spare()
+    def close(self) -> None:
+        """Give the committer lock back (another process may then commit this spool)."""
+        with self._mutex:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
-    def _commit_range(self, spool: Spool, path: Path, end: int | None, result: FlushResult) -> None:
-        start = spool.done.get(path, 0)
-        rows = read_segment(path, start, end)
-        key = (path, start)
-        if len(rows):
-            self._commit_rows(rows, path, result, dedupe=key in self._uncertain, uncertain=key)
-        if end is not None:
-            spool.done[path] = end
-        spool.committed(len(rows))
+    def _take_lock(self) -> bool:
+        if self._lock is not None:
+            return True
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / COMMITTER, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock = fd
+        # Whatever an earlier committer did is unknown: every segment found now is uncertain.
+        self._progress.clear()
+        self._uncertain.clear()
+        self._known.clear()
+        return True
 
-    def _orphans(self) -> list[Path]:
+    def _flush_some(self, result: FlushResult) -> bool:
+        """One read of at most ``max_bytes`` and its commits; True when more is waiting."""
+        budget, more = self.max_bytes, False
+        chunks: list[tuple[Chunk, bool]] = []  # (chunk, the segment is full: nothing comes)
+        dead: dict[Path, int] = {}  # folder → its LOCK, held while its segments are read
+        try:
+            for folder in self._folders():
+                held = _take_folder(folder)
+                if held is None:
+                    continue
+                if held >= 0:
+                    dead[folder] = held
+                known = folder in self._known
+                self._known.add(folder)
+                paths = segments(folder)
+                for i, path in enumerate(paths):
+                    if path in self._blocked:
+                        continue  # until a committer that serves its use cases takes it
+                    if path not in self._progress:
+                        self._progress[path] = 0
+                        if not known:
+                            self._uncertain.add(path)
+                    chunk = read_chunk(path, self._progress[path], budget)
+                    chunks.append((chunk, held >= 0 or i < len(paths) - 1))
+                    budget -= len(chunk.data)
+                    if budget <= 0 or not chunk.exhausted:  # the rest waits for the next read
+                        more = True
+                        break
+                if more:
+                    break
+            self._commit_chunks([c for c, _ in chunks], result)
+            more = more and any(c.path not in self._blocked for c, _ in chunks)
+            for chunk, full in chunks:
+                if chunk.path in self._blocked:
+                    continue
+                self._progress[chunk.path] = chunk.end
+                if full and chunk.exhausted:
+                    self._remove(chunk.path)
+                    result.segments += 1
+            for folder in dead:
+                if not segments(folder):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    self._known.discard(folder)
+                    logger.info("committed the audit spool of a stopped worker (%s)", folder.name)
+        finally:
+            for fd in dead.values():
+                os.close(fd)
+        return more
+
+    def _folders(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        own = self.spool.dir if self.spool is not None else None
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and p != own)
+        folders = []
+        for path in sorted(self.root.iterdir()):
+            if not path.is_dir():
+                continue
+            if path.name.startswith(STAGING):
+                _remove_stale_staging(path)
+            else:
+                folders.append(path)
+        return folders
 
-    def _adopt(self, folder: Path, result: FlushResult) -> None:
-        """Commit a dead worker's segments (deduplicated), then remove its folder."""
-        try:
-            fd = os.open(folder / LOCK, os.O_RDWR)
-        except FileNotFoundError:
-            if not segments(folder):  # a worker that died before it spooled anything
-                shutil.rmtree(folder, ignore_errors=True)
+    def _remove(self, path: Path) -> None:
+        path.unlink()
+        _fsync_dir(path.parent)
+        self._progress.pop(path, None)
+        self._uncertain.discard(path)
+
+    def _commit_chunks(self, chunks: list[Chunk], result: FlushResult) -> None:
+        """Commit the chunks' rows, one commit per use case; chunks holding rows of use cases
+        not served now are left in the spool (``_blocked``) and the others go on."""
+        ready: list[Chunk] = []
+        for chunk in chunks:
+            if not chunk.data:
+                continue
+            rows = Spooled(chunk.data)
+            unknown = sorted(set(rows.use_cases.unique()) - set(self.tables))
+            if unknown:
+                logger.error(
+                    "spool segment %s holds rows of use cases not served now %s: it is kept "
+                    "until they are",
+                    chunk.path,
+                    unknown,
+                )
+                self._blocked[chunk.path] = len(rows)
+                continue
+            ready.append(chunk)
+        if not ready:
             return
+        rows = Spooled(b"".join(c.data for c in ready))
+        dedupe = any(c.path in self._uncertain for c in ready)
+        names = ",".join(sorted({f"{c.path.parent.name}/{c.path.name}" for c in ready}))
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # alive
-            for path in segments(folder):
-                rows = read_segment(path)
-                if len(rows):
-                    self._commit_rows(rows, path, result, dedupe=True, uncertain=(path, 0))
-                result.segments += 1
-            shutil.rmtree(folder, ignore_errors=True)
-            logger.info("committed the audit spool of a stopped worker (%s)", folder.name)
-        finally:
-            os.close(fd)
-
-    def _commit_rows(
-        self,
-        rows: Spooled,
-        path: Path,
-        result: FlushResult,
-        *,
-        dedupe: bool,
-        uncertain: tuple[Path, int],
-    ) -> None:
-        counts = dict(rows.use_cases.value_counts().iter_rows())
-        unknown = sorted(set(counts) - set(self.tables))
-        if unknown:
-            raise LookupError(
-                f"spool segment {path} holds rows of use cases not served now {unknown}: it is "
-                "kept until they are"
-            )
-        try:
-            for use_case, count in counts.items():
-                committed, skipped = self._commit(use_case, rows, count, path, dedupe)
+            for use_case, count in rows.use_cases.value_counts().iter_rows():
+                committed, skipped = self._commit(use_case, rows, count, names, dedupe)
                 result.committed += committed
                 result.skipped += skipped
         except Exception:
-            self._uncertain.add(uncertain)  # it may have landed: the retry deduplicates
+            self._uncertain.update(c.path for c in ready)  # it may have landed: deduplicate
+            result.uncommitted += len(rows)
             raise
-        self._uncertain.discard(uncertain)
+        self._uncertain.difference_update(c.path for c in ready)
 
     def _commit(
-        self, use_case: str, rows: Spooled, count: int, path: Path, dedupe: bool
+        self, use_case: str, rows: Spooled, count: int, names: str, dedupe: bool
     ) -> tuple[int, int]:
         spec = self.tables[use_case]
         frame = frame_of(rows, spec, use_case)
@@ -396,7 +495,7 @@ class AuditWriter:
             frame = self._without_committed(spec, frame)
         skipped = count - frame.height
         if frame.height:
-            commit = CommitInfo(extra={"spool_segment": f"{path.parent.name}/{path.name}"})
+            commit = CommitInfo(extra={"spool_segments": names})
             self.lake.append(spec.name, frame, commit=commit)
             if self._on_commit is not None:
                 self._on_commit(frame.height)
@@ -413,6 +512,102 @@ class AuditWriter:
             where=pl.col("request_date").is_in(days) & pl.col("request_id").is_in(ids),
         )
         return frame.join(held, on=list(KEY), how="anti")
+
+
+def _take_folder(folder: Path) -> int | None:
+    """A worker folder's state: -1 while its worker lives, the fd of its taken ``LOCK`` when
+    the worker is gone, None for a folder that is not a worker's."""
+    try:
+        fd = os.open(folder / LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """A worker that died while making its folder left it under the staging name."""
+    try:
+        if time.time() - path.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(path, ignore_errors=True)
+    except FileNotFoundError:
+        pass
+
+
+class CommitLoop:
+    """Runs ``committer.flush`` every ``interval_s`` on a daemon thread until ``stop``, which
+    flushes once more and gives the lock back. ``nice`` lowers the thread's CPU priority (and
+    that of the threads it starts: the Delta and polars pools, when it is their first user).
+    ``setup`` runs first on the thread; ``started`` is set when it and the first flush are done.
+    ``on_flush(committer)`` follows every flush, ``on_error(exception)`` a failed one.
+    """
+
+    def __init__(
+        self,
+        committer: AuditCommitter,
+        interval_s: float,
+        *,
+        nice: int = 0,
+        setup: Callable[[], None] | None = None,
+        on_flush: Callable[[AuditCommitter], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.committer = committer
+        self.interval_s = interval_s
+        self.nice = nice
+        self._setup = setup
+        self._on_flush = on_flush
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self.started = threading.Event()
+        self.first: FlushResult | None = None
+        self.error: Exception | None = None  # what ``setup`` raised (the loop did not run)
+        self._thread = threading.Thread(target=self._run, name="audit-committer", daemon=True)
+
+    def start(self) -> CommitLoop:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self.nice:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+        try:
+            if self._setup is not None:
+                self._setup()
+        except Exception as exc:
+            self.error = exc
+            self.started.set()
+            return
+        self.first = self._flush()
+        self.started.set()
+        while not self._stop.wait(self.interval_s):
+            self._flush()
+
+    def _flush(self) -> FlushResult | None:
+        result = None
+        try:
+            result = self.committer.flush()
+        except Exception as exc:
+            logger.exception("audit flush failed: the rows stay spooled and are retried")
+            if self._on_error is not None:
+                self._on_error(exc)
+        if self._on_flush is not None:
+            self._on_flush(self.committer)
+        return result
+
+    def stop(self) -> FlushResult | None:
+        """Stop the loop, flush what is left (the caller has stopped every writer it can), and
+        give the lock back."""
+        self._stop.set()
+        self._thread.join(timeout=120)
+        try:
+            return self._flush()
+        finally:
+            self.committer.close()
 
 
 def ensure_tables(lake: Lakehouse, names: Iterable[str]) -> None:

@@ -12,6 +12,7 @@ by raw path, so an unknown path or entity id cannot grow the label set.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +23,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client import values as prometheus_values
+
+if TYPE_CHECKING:
+    from orchestration.serving.audit import AuditCommitter
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Fine buckets below 10 ms: the lookups and on-demand scores live there.
@@ -121,7 +126,8 @@ class Metrics:
         )
         self.audit_pending = Gauge(
             "scorehouse_audit_pending_rows",
-            "Audit rows spooled and not yet committed to Delta.",
+            "Audit rows the committer's last flush left in the spool (Delta failed, or their "
+            "use case is not served).",
             multiprocess_mode="livesum",
             registry=r,
         )
@@ -133,6 +139,20 @@ class Metrics:
             prometheus_multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def share_metrics(folder: str) -> None:
+    """Put this process's metrics, and those of the workers it starts, in ``folder`` (the
+    supervisor calls this before it makes any metric). prometheus_client picks its value store
+    when it is first imported, maybe before this: it is picked again."""
+    os.environ[MULTIPROC_ENV] = folder
+    prometheus_values.ValueClass = prometheus_values.get_value_class()
+
+
+def record_flush(metrics: Metrics, committer: AuditCommitter) -> None:
+    """After a flush: the backlog it left, when this process is the spool's committer."""
+    if committer.holds_lock:
+        metrics.audit_pending.set(committer.backlog)
 
 
 def forget_dead_workers() -> None:

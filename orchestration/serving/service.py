@@ -40,10 +40,17 @@ from models.scoring.batch import score_rows
 from models.scoring.tables import BASE_VALUE, REJECTED_ROLE, SHAP_PREFIX
 from models.usecase import UseCase
 from orchestration.serving import errors
-from orchestration.serving.audit import USE_CASE, AuditWriter, Spool, ensure_tables
+from orchestration.serving.audit import (
+    USE_CASE,
+    AuditCommitter,
+    CommitLoop,
+    FlushResult,
+    Spool,
+    ensure_tables,
+)
 from orchestration.serving.errors import ServiceError
 from orchestration.serving.holder import SHADOW, ModelHolder, ModelSet, ServedModel
-from orchestration.serving.metrics import Metrics, forget_dead_workers
+from orchestration.serving.metrics import Metrics, forget_dead_workers, record_flush
 from orchestration.serving.online import OnlineLookup, OnlineRow
 from orchestration.serving.payload import Contract, Item, ScoreRequest, parse
 from orchestration.serving.settings import ServiceSettings
@@ -142,9 +149,8 @@ class Service:
                 self.metrics.model_version.labels(use_case.name, role).set(0)
             self.metrics.canary_share.labels(use_case.name).set(0)
         self.spool: Spool | None = None
-        self.writer: AuditWriter | None = None
+        self.committer: CommitLoop | None = None
         self._stop = threading.Event()
-        self._flush_now = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------------- lifecycle
@@ -154,7 +160,10 @@ class Service:
         return self._store
 
     def start(self, *, watch: bool = True) -> None:
-        """Open the spool, create the audit tables, start the model watcher and the flusher."""
+        """Open the spool, create the audit tables, start the model watcher and the committer.
+
+        The committer commits only while this process holds the spool's committer lock: under
+        ``scorehouse serve`` the supervisor holds it, and a worker's flushes do nothing."""
         gc.collect()
         gc.freeze()  # see _swapped
         forget_dead_workers()
@@ -162,14 +171,19 @@ class Service:
         root = self.settings.spool_root
         root.mkdir(parents=True, exist_ok=True)
         self.spool = Spool(root, self.worker)
-        self.writer = AuditWriter(
+        committer = AuditCommitter(
             self.lake,
             {name: u.spec for name, u in self.use_cases.items()},
             root,
-            spool=self.spool,
-            on_commit=self._committed,
+            on_commit=self.metrics.audit_committed.inc,
         )
-        self._thread(self._flush_loop, "audit-flusher")
+        self.committer = CommitLoop(
+            committer,
+            self.settings.flush_interval_s,
+            on_flush=functools.partial(record_flush, self.metrics),
+            on_error=lambda _: self.metrics.audit_flush_errors.inc(),
+        ).start()
+        self._thread(self._spare_loop, "audit-spare")
         if watch:
             self._thread(self._watch_loop, "model-watcher")
 
@@ -179,20 +193,19 @@ class Service:
         self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop watching, commit what is spooled, release the spool."""
+        """Stop watching, release the spool, commit what is spooled (when this process is the
+        committer; under ``scorehouse serve`` the supervisor does once its workers are gone)."""
         self._stop.set()
-        self._flush_now.set()
+        if self.spool is not None:
+            self.spool.spare_needed.set()  # wakes the spare loop
         for thread in self._threads:
             thread.join(timeout=30)
         self._scoring.shutdown(wait=True)
         self._lookups.shutdown(wait=True)
-        if self.writer is not None:
-            try:
-                self.writer.flush()
-            except Exception:
-                logger.exception("final audit flush failed: the rows stay in the spool")
         if self.spool is not None:
             self.spool.close()
+        if self.committer is not None:
+            self.committer.stop()
 
     def refresh(self) -> None:
         """Follow every use case's aliases and re-resolve its online views (one poll)."""
@@ -218,27 +231,23 @@ class Service:
             self.refresh()
             self._stop.wait(self.settings.poll_s)
 
-    def _flush_loop(self) -> None:
-        assert self.writer is not None and self.spool is not None
-        while not self._stop.is_set():
-            self._flush_now.wait(self.settings.flush_interval_s)
-            self._flush_now.clear()
+    def _spare_loop(self) -> None:
+        """Zero-fill the spool's next segment whenever the last one was used."""
+        assert self.spool is not None
+        while True:
+            self.spool.spare_needed.wait()
             if self._stop.is_set():
-                return  # stop() commits the rest after the scoring thread has drained
+                return
             try:
-                self.writer.flush()
-            except Exception:
-                self.metrics.audit_flush_errors.inc()
-                logger.exception("audit flush failed: the rows stay spooled and are retried")
-            self.metrics.audit_pending.set(self.spool.pending)
+                self.spool.prepare_spare()
+            except OSError:
+                logger.exception("could not prepare the next audit spool segment")
+                self._stop.wait(1.0)
 
-    def flush(self) -> None:
-        """Commit the spool now (tests; shutdown)."""
-        assert self.writer is not None
-        self.writer.flush()
-
-    def _committed(self, rows: int) -> None:
-        self.metrics.audit_committed.inc(rows)
+    def flush(self) -> FlushResult:
+        """Commit the spool now (tests)."""
+        assert self.committer is not None
+        return self.committer.committer.flush()
 
     def _load_failed(self, name: str, _: str) -> None:
         self.metrics.load_failures.labels(name).inc()
@@ -588,9 +597,6 @@ class Service:
         assert self.spool is not None, "the service is not started"
         self.spool.append(rows)
         self.metrics.audit_spooled.inc(len(rows))
-        self.metrics.audit_pending.set(self.spool.pending)
-        if self.spool.pending >= self.settings.flush_rows:
-            self._flush_now.set()
 
 
 def _model_columns(model: ServedModel) -> dict[str, Any]:

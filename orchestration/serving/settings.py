@@ -35,8 +35,8 @@ class ServiceSettings:
         canary_share: share of entities (stable hash of the id) the ``canary`` alias serves,
             when a model has one; ``canary_shares`` overrides it per use case.
         max_batch: most entities in one scoring request.
-        flush_interval_s, flush_rows: the audit spool is committed to Delta at least this often,
-            or as soon as it holds this many rows.
+        flush_interval_s: how often the audit spool is committed to Delta (one commit per use
+            case for all workers; every row is durable in the spool before its answer).
         spool_dir: the audit spools (default ``$SCOREHOUSE_HOME/serving/spool``).
     """
 
@@ -49,8 +49,7 @@ class ServiceSettings:
     canary_share: float = 0.1
     canary_shares: Mapping[str, float] = field(default_factory=dict)
     max_batch: int = 1_000
-    flush_interval_s: float = 2.0
-    flush_rows: int = 10_000
+    flush_interval_s: float = 5.0
     spool_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -59,8 +58,8 @@ class ServiceSettings:
         problems = []
         if not all(0.0 <= s <= 1.0 for s in shares):
             problems.append("canary shares must lie in [0, 1]")
-        if self.workers < 1 or self.max_batch < 1 or self.flush_rows < 1:
-            problems.append("workers, max_batch and flush_rows must be >= 1")
+        if self.workers < 1 or self.max_batch < 1:
+            problems.append("workers and max_batch must be >= 1")
         if self.max_body_bytes < 1024:
             problems.append("max_body_bytes must be >= 1024")
         if min(self.timeout_s, self.poll_s, self.flush_interval_s) <= 0:

@@ -1,5 +1,6 @@
-"""The audit spool and its flusher: fsynced lines, commits to Delta, torn lines, dead workers'
-spools adopted, and commits idempotent by request id (no duplicate after a crash)."""
+"""The audit spool and its committer: fsynced lines, commits to Delta, torn lines, live workers'
+rows committed in place, dead workers' spools adopted, one committer per spool, bounded reads,
+and commits idempotent by request id (no duplicate after a crash)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from models.usecase import load_use_cases
 from orchestration.serving.audit import (
     LOCK,
     USE_CASE,
-    AuditWriter,
+    AuditCommitter,
     Spool,
     frame_of,
     read_segment,
@@ -55,8 +56,8 @@ def lake(tmp_path: Path) -> Lakehouse:
     return load_use_cases().lakehouse(tmp_path / "lake")
 
 
-def _writer(lake: Lakehouse, root: Path, spool: Spool | None) -> AuditWriter:
-    return AuditWriter(lake, {"churn": SPEC}, root, spool=spool)
+def _writer(lake: Lakehouse, root: Path, **kwargs) -> AuditCommitter:
+    return AuditCommitter(lake, {"churn": SPEC}, root, **kwargs)
 
 
 def _table(lake: Lakehouse) -> pl.DataFrame:
@@ -74,7 +75,7 @@ def _write_at_end(segment: Path, data: bytes) -> None:
 def test_full_segments_roll_over_and_go_once_committed(lake: Lakehouse, tmp_path: Path) -> None:
     root = tmp_path / "spool"
     spool = Spool(root, "w1", segment_bytes=4096)
-    writer = _writer(lake, root, spool)
+    writer = _writer(lake, root)
     for n in range(60):  # about 250 bytes a line: several segments
         spool.append([_row(f"r{n:02d}")])
     assert len(segments(spool.dir)) > 2
@@ -89,7 +90,8 @@ def test_full_segments_roll_over_and_go_once_committed(lake: Lakehouse, tmp_path
     assert table.height == 60 + 40 + 1
     assert table.select(KEYS).is_duplicated().sum() == 0
     spool.close()
-    assert not spool.dir.exists()
+    assert writer.flush().committed == 0
+    assert not spool.dir.exists()  # a closed spool is the committer's to remove
 
 
 def test_spooled_rows_are_committed_then_their_segment_removed(
@@ -101,7 +103,7 @@ def test_spooled_rows_are_committed_then_their_segment_removed(
     spool.append([_row("r2")])
     [segment] = segments(spool.dir)
     assert len(read_segment(segment)) == 3  # on disk before any flush
-    writer = _writer(lake, root, spool)
+    writer = _writer(lake, root)
     result = writer.flush()
     assert result.committed == 3
     table = _table(lake)
@@ -113,16 +115,16 @@ def test_spooled_rows_are_committed_then_their_segment_removed(
     assert table["requested_at"][0] == datetime(2025, 3, 17, 8, 30, 1, 123456, tzinfo=UTC)
     assert table["request_date"][0] == date(2025, 3, 17)
     assert table["reason_codes"][0].to_list() == ["BIL01"]
-    assert spool.pending == 0
     assert writer.flush().committed == 0  # nothing new
     spool.append([_row("r3")])
     assert writer.flush().committed == 1  # only what came since
     assert _table(lake).height == 4
     spool.close()
+    writer.flush()
     assert not spool.dir.exists()  # everything committed: nothing left behind
 
 
-def test_a_dead_workers_spool_is_adopted_and_a_torn_last_line_dropped(
+def test_live_workers_rows_are_committed_in_place_and_a_dead_workers_spool_removed(
     lake: Lakehouse, tmp_path: Path
 ) -> None:
     root = tmp_path / "spool"
@@ -130,25 +132,88 @@ def test_a_dead_workers_spool_is_adopted_and_a_torn_last_line_dropped(
     dead.append([_row("r1")])
     dead.append([_row("r2"), _row("r2", role="shadow")])
     [segment] = segments(dead.dir)
-    _write_at_end(segment, b'[{"request_id":"r3","item":0,"ro')  # a write the crash cut
+    _write_at_end(segment, b'{"_use_case":"churn","request_id":"r3","item":0,"ro')  # in flight
     live = Spool(root, "live")
     live.append([_row("r9")])
-    writer = _writer(lake, root, None)  # a supervisor recovering before it starts workers
-    assert writer.flush().committed == 0  # its LOCK is held: not adopted while it lives
-    os.close(dead._lock)  # the owner dies (kill -9 drops its flock)
+    writer = _writer(lake, root)  # the supervisor's committer
+    assert writer.flush().committed == 4  # complete requests of live workers, not r3
+    assert dead.dir.exists() and segments(dead.dir)  # its worker still writes there
+    os.close(dead._lock)  # the owner dies (kill -9 drops its flock): r3 was never answered
     result = writer.flush()
-    assert result.committed == 3
-    assert set(_table(lake)["request_id"]) == {"r1", "r2"}
+    assert (result.committed, result.segments) == (0, 1)
+    assert set(_table(lake)["request_id"]) == {"r1", "r2", "r9"}
     assert not dead.dir.exists()
-    assert live.dir.exists() and segments(live.dir)  # a live worker's spool is never taken
+    assert live.dir.exists() and segments(live.dir)  # a live worker's folder stays
+    live.append([_row("r10")])
+    assert writer.flush().committed == 1  # only what came since
     live.close()
+
+
+def test_one_committer_per_spool_and_a_new_one_commits_nothing_twice(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    """A second committer waits while the first holds the spool's lock; when it takes over it
+    cannot know how far the first got, so it deduplicates what it finds."""
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1")
+    spool.append([_row("r1"), _row("r1", role="shadow")])
+    first, second = _writer(lake, root), _writer(lake, root)
+    assert first.flush().committed == 2
+    assert second.flush().busy
+    spool.append([_row("r2")])
+    first.close()
+    result = second.flush()
+    assert (result.busy, result.committed, result.skipped) == (False, 1, 2)
+    assert first.flush().busy  # the lock moved
+    assert _table(lake)["request_id"].to_list() == ["r1", "r1", "r2"]
+    spool.close()
+    second.close()
+
+
+def test_a_flush_reads_a_bounded_amount_and_goes_on_with_the_rest(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    root = tmp_path / "spool"
+    spool = Spool(root, "w1", segment_bytes=8192)
+    for n in range(100):  # about 25 KiB over several segments
+        spool.append([_row(f"r{n:03d}")])
+    commits: list[int] = []
+    writer = _writer(lake, root, max_bytes=3000, on_commit=commits.append)
+    assert writer.flush().committed == 100
+    assert len(commits) > 5 and max(commits) * 250 < 4000  # many small reads, all of it
+    assert _table(lake)["request_id"].to_list() == [f"r{n:03d}" for n in range(100)]
+    assert len(segments(spool.dir)) == 1
+    spool.close()
+
+
+def test_rows_of_a_use_case_not_served_stay_spooled_and_block_no_one(
+    lake: Lakehouse, tmp_path: Path
+) -> None:
+    root = tmp_path / "spool"
+    other = Spool(root, "other")
+    other.append([{**_row("x1"), USE_CASE: "retired"}])
+    other.close()
+    spool = Spool(root, "w1")
+    spool.append([_row("r1")])
+    writer = _writer(lake, root)
+    assert writer.flush().committed == 1
+    assert writer.backlog == 1
+    spool.append([_row("r2")])
+    assert writer.flush().committed == 1  # the others go on
+    assert writer.backlog == 1
+    assert segments(other.dir)  # kept until its use case is served again
+    spool.close()
+    writer.close()
+    served = AuditCommitter(lake, {"churn": SPEC, "retired": SPEC}, root)
+    assert served.flush().committed == 1
+    assert not other.dir.exists()
 
 
 def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
     lake: Lakehouse, tmp_path: Path
 ) -> None:
-    """A worker killed between its Delta commit and the segment's removal leaves a segment
-    whose rows are in the table already: adopting it commits only the rows that are not."""
+    """A committer killed between its Delta commit and the segment's removal leaves a segment
+    whose rows are in the table already: committing it again adds only the rows that are not."""
     root = tmp_path / "spool"
     spool = Spool(root, "w1")
     spool.append([_row("r1"), _row("r1", role="shadow")])
@@ -156,18 +221,21 @@ def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
     [segment] = segments(spool.dir)
     saved = tmp_path / "saved.jsonl"
     shutil.copy(segment, saved)
-    _writer(lake, root, spool).flush()
+    first = _writer(lake, root)
+    first.flush()
+    first.close()  # the committer dies
     orphan = root / "killed"
     orphan.mkdir()
     (orphan / LOCK).touch()
     shutil.copy(saved, orphan / "000000000001.jsonl")
-    _write_at_end(  # a request the killed worker spooled after its last commit
+    _write_at_end(  # a request the killed worker spooled after the last commit
         orphan / "000000000001.jsonl",
         b'{"_use_case":"churn","request_id":"r3","item":0,"role":"champion",'
         b'"request_date":20164,"requested_at":1742200201123456}\n\n',
     )
-    result = _writer(lake, root, spool).flush()
-    assert (result.committed, result.skipped) == (1, 3)
+    result = _writer(lake, root).flush()
+    # The new committer reads both segments from their start: 6 rows held already, r3 is new.
+    assert (result.committed, result.skipped) == (1, 6)
     table = _table(lake)
     assert table.select(KEYS).rows() == [
         ("r1", 0, "champion"),
@@ -175,6 +243,7 @@ def test_recommitting_a_segment_after_a_crash_adds_no_duplicates(
         ("r2", 0, "champion"),
         ("r3", 0, "champion"),
     ]
+    assert not orphan.exists()
     spool.close()
 
 
@@ -191,13 +260,15 @@ def test_a_failed_commit_is_retried_without_duplicates(
         append(*args, **kwargs)
         raise OSError("connection reset after the commit")
 
-    writer = _writer(lake, root, spool)
+    writer = _writer(lake, root)
     monkeypatch.setattr(lake, "append", lands_then_fails)
     with pytest.raises(OSError):
         writer.flush()
+    assert writer.backlog == 2
     monkeypatch.setattr(lake, "append", append)
     spool.append([_row("r3")])
-    writer.flush()
+    assert writer.flush().skipped == 2
+    assert writer.backlog == 0
     writer.flush()
     assert _table(lake)["request_id"].to_list() == ["r1", "r2", "r3"]
     spool.close()

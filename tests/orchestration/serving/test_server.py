@@ -90,6 +90,19 @@ class Server:
             self.process.wait(timeout=90)
 
 
+def _metric(server: Server, name: str) -> float:
+    """A metric's value summed over every process of the server (workers and supervisor)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return sum(values)
+
+
 def _audit(served: ServedWorld) -> pl.DataFrame:
     table = served.world.use_case.tables.scoring.online_predictions
     if not served.world.lake.exists(table):
@@ -210,6 +223,13 @@ def test_workers_are_not_recycled_and_a_promotion_under_load_fails_nothing(
         for thread in threads:
             thread.join(timeout=60)
         assert server.pids() == workers  # the same two processes after all those requests
+        scored_n = sum(route == "score" for _, route, _ in answers)
+        deadline = time.monotonic() + 30  # the supervisor commits every 5 s
+        while _metric(server, "scorehouse_audit_committed_rows_total") < scored_n:
+            assert time.monotonic() < deadline, "the supervisor did not commit the spools"
+            time.sleep(0.5)
+        assert _metric(server, "scorehouse_audit_spooled_rows_total") == scored_n
+        assert _metric(server, "scorehouse_audit_pending_rows") == 0
     finally:
         server.stop()
     assert Counter(status for status, _, _ in answers) == {200: len(answers)}
