@@ -44,7 +44,7 @@ from benchmarks.bench_scoring import (
     DAY,
     ENCODING,
     FEATURE_TABLES,
-    _joined,
+    joined_features,
     synthetic_features,
     train_model,
 )
@@ -310,9 +310,11 @@ def main(argv: list[str] | None = None) -> str:
             ).to_arrow(),
             args.repeats,
         )
-        plain = measure(lambda i: _joined({n: pl.read_parquet(p) for n, p in parquet.items()}),
-                        args.repeats)  # fmt: skip
-        matrix = ENCODING.matrix(_joined(tables))
+        plain = measure(
+            lambda i: joined_features({n: pl.read_parquet(p) for n, p in parquet.items()}),
+            args.repeats,
+        )
+        matrix = ENCODING.matrix(joined_features(tables))
         explainer = TreeShapExplainer(booster)
         shap = measure(lambda i: explainer.shap_values(matrix), args.repeats)
         # xgboost's exact SHAP is slow: its rate is measured on a sample of the same rows.

@@ -74,7 +74,7 @@ def synthetic_features(customers: int, seed: int = 0) -> dict[str, pl.DataFrame]
 
 def train_model(tables: dict[str, pl.DataFrame], trees: int, depth: int) -> xgb.Booster:
     """A ``trees``-tree model over the service's features, on a sample with a real signal."""
-    sample = _joined(tables).head(50_000)
+    sample = joined_features(tables).head(50_000)
     matrix = ENCODING.matrix(sample)
     rng = np.random.default_rng(1)
     logit = 0.4 * np.nan_to_num(matrix[:, 0]) - 0.3 * np.nan_to_num(matrix[:, 15]) - 2.0
@@ -84,7 +84,7 @@ def train_model(tables: dict[str, pl.DataFrame], trees: int, depth: int) -> xgb.
     return xgb.train(params, data, num_boost_round=trees)
 
 
-def _joined(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def joined_features(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     frames = [
         t.drop("feature_date", "event_timestamp", "created_timestamp") for t in tables.values()
     ]
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> str:
         lake.create_if_missing(CHURN.tables.scoring.predictions)
         apply(str(root / "lake"))
         parquet = root / "features.parquet"
-        _joined(tables).write_parquet(parquet)
+        joined_features(tables).write_parquet(parquet)
         del tables
         booster = train_model({n: lake.read(n) for n in FEATURE_TABLES}, args.trees, args.depth)
         model = ScoringModel("churn", "1", "champion", booster, "churn_v1", 0)

@@ -12,8 +12,9 @@ sent more than 5 ms after it was due counts as "late" (the client, not the serve
 The service runs as ``scorehouse serve --workers 2``; Feast's server runs with its defaults.
 
 Measured: in ``--rounds`` interleaved rounds (each measurement a second or two per round, so
-baselines and service share the same machine state), Feast SDK lookups in process at 200/s,
-Feast's HTTP server at 200 req/s, the service's cached lookups at 200 req/s, its on-demand
+baselines and service share the same machine state), the model work alone in process (predict
+and exact TreeSHAP of one row at 100/s: the machine's speed at that moment, not a target), Feast
+SDK lookups in process at 200/s, Feast's HTTP server at 200 req/s, the service's cached lookups at 200 req/s, its on-demand
 scores of 1 customer at 100 req/s and of 100 customers in one request at 10 req/s (features from
 the online store); then ``--duration`` seconds of cached lookups at 500 req/s with an audited
 side stream of on-demand scores; then ``--duration`` seconds of mixed load during which the
@@ -49,7 +50,14 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_scoring import CHURN, DAY, synthetic_features, train_model
+from benchmarks.bench_scoring import (
+    CHURN,
+    DAY,
+    ENCODING,
+    joined_features,
+    synthetic_features,
+    train_model,
+)
 from models.usecase import load_use_cases
 from orchestration.serving.online import PREDICTION_FIELDS as LOOKUP_FIELDS
 
@@ -267,6 +275,26 @@ def sdk_lookups(
     return result
 
 
+def model_alone(model, explainer, rows: np.ndarray, rate: float, seconds: float) -> Load:
+    """The model work of one on-demand customer with nothing around it: ``predict`` and exact
+    TreeSHAP of one row, in this process, paced like the HTTP runs (so caches are as cold).
+    Not a target: the machine's speed at that moment, to read the other rows against."""
+    result = Load("baseline: model alone in process (predict + exact TreeSHAP, 1 row)", rate)
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        row = rows[i % len(rows)][None, :]
+        sent = time.perf_counter()
+        model.predict(row)
+        explainer.shap_values(row, n_threads=1)
+        result.latencies.append(time.perf_counter() - sent)
+        result.late += sent - due > LATE_S
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -394,7 +422,9 @@ def latency_rounds(
     """Each round runs every measurement for a second or two, one after the other, so that the
     baselines and the service see the same machine (other load on it comes and goes)."""
     one, hundred = scored("one"), scored("hundred", 100)
+    model, explainer, rows = _champion_alone()
     plan: list[tuple[str, Callable[[int], Load]]] = [
+        ("alone", lambda o: model_alone(model, explainer, rows, 100, 1)),
         ("sdk", lambda o: sdk_lookups(store, entity, 200, 1, o)),
         (
             "feast",
@@ -446,6 +476,18 @@ def latency_rounds(
     audited["one"] = totals["one"].acknowledged
     audited["hundred"] = totals["hundred"].acknowledged
     return list(totals.values())
+
+
+def _champion_alone():
+    """The champion, its warmed explainer, and 1,000 encoded rows of the bench's features."""
+    from models.lifecycle.registry import ModelRegistry
+    from models.scoring.batch import load_model
+
+    model = load_model(ModelRegistry(CHURN.model_name))
+    explainer = model.explainer()
+    rows = ENCODING.matrix(joined_features(synthetic_features(1_000)))
+    explainer.shap_values(rows[:1], n_threads=1)  # compiled and warm, as the workers' are
+    return model, explainer, rows
 
 
 def sustained(
