@@ -14,15 +14,15 @@ The service runs as ``scorehouse serve --workers 2``; Feast's server runs with i
 Measured: in ``--rounds`` interleaved rounds (each measurement a second or two per round, so
 baselines and service share the same machine state), the model work alone in process (predict
 and exact TreeSHAP of one row at 100/s: the machine's speed at that moment, not a target), Feast
-SDK lookups in process at 200/s, Feast's HTTP server at 200 req/s, the service's cached lookups at 200 req/s, its on-demand
-scores of 1 customer at 100 req/s and of 100 customers in one request at 10 req/s (features from
-the online store); then ``--duration`` seconds of cached lookups at 500 req/s with an audited
-side stream of on-demand scores; then ``--duration`` seconds of mixed load during which the
-``champion`` alias moves to the second version. Every on-demand request carries an
-``X-Request-ID``; after the server has stopped, the audit table must hold a row for each
-acknowledged one, and no duplicate.
+SDK lookups in process at 200/s, Feast's HTTP server at 200 req/s, the service's cached lookups
+at 200 req/s, its on-demand scores of 1 customer at 100 req/s and of 100 customers in one
+request at 10 req/s (features from the online store); then ``--duration`` seconds of cached
+lookups at 500 req/s with an audited side stream of on-demand scores; then ``--duration``
+seconds of mixed load during which the ``champion`` alias moves to the second version. Every
+on-demand request carries an ``X-Request-ID``; after the server has stopped, the audit table
+must hold a row for each acknowledged one, and no duplicate.
 
-    python benchmarks/bench_service.py                      # about 5 minutes
+    python benchmarks/bench_service.py                      # about 8 minutes
     python benchmarks/bench_service.py --rounds 3 --duration 10 --customers 2000 --trees 50
 """
 

@@ -7,9 +7,9 @@
 | ``holder`` | the models served (champion, canary, shadow), swapped whole on promotion |
 | ``online`` | reads from Feast's online store (feature service, prediction view) |
 | ``payload`` | request shapes and feature payloads checked against the input contract |
-| ``audit`` | the fsynced write-ahead spool and its idempotent flusher to Delta |
+| ``audit`` | the fsynced write-ahead spool and its one idempotent committer to Delta |
 | ``metrics`` | Prometheus metrics, across worker processes |
-| ``settings``, ``server`` | the settings, and the supervisor that runs the workers |
+| ``settings``, ``server`` | the settings; the supervisor: runs the workers, commits the spools |
 
 It imports Dagster nowhere: the service runs without the orchestration's definitions.
 """

@@ -324,8 +324,8 @@ def build_service(settings: ServiceSettings) -> Service:
 
 
 def _exit_with_parent() -> None:
-    """A worker whose supervisor died (``kill -9``) stops cleanly, committing its spool,
-    instead of serving on as an orphan."""
+    """A worker whose supervisor died (``kill -9``) stops cleanly instead of serving on as an
+    orphan (the supervisor's committer lock is free then: the worker commits the spool)."""
     parent = os.getppid()
     if parent <= 1:
         return
