@@ -3,11 +3,12 @@
 The supervisor is the audit spool's committer (``audit.AuditCommitter``): before any worker
 starts it creates the audit tables and commits what stopped workers left in the spool; then,
 every ``flush_interval_s``, it commits what the workers spooled, on a thread of the lowest CPU
-priority, so that Delta commits never stall a worker's requests; after the workers have stopped
-it commits the rest. It runs uvicorn's multi-process supervisor: each worker is a fresh process
-(its own models, spool and threads) and a worker that dies is replaced. Workers
-are never recycled after a number of requests (uvicorn's ``limit_max_requests`` stays unset),
-so no request waits for a replacement process to load its models.
+priority, so that Delta commits hold no worker's interpreter lock and yield the CPU to the
+workers; after the workers have stopped it commits the rest. It runs uvicorn's multi-process
+supervisor: each worker is a fresh process (its own models, spool and threads) and a worker
+that dies is replaced. Workers are never recycled after a number of requests (uvicorn's
+``limit_max_requests`` stays unset), so no request waits for a replacement process to load its
+models.
 
 Workers run their numeric libraries single-threaded (numba, OpenMP, polars): a request is one
 row or a few hundred, and two workers on two cores must not fight over thread pools.
