@@ -255,44 +255,48 @@ def build_world(root: Path, customers: int, trees: int) -> tuple[list[str], list
     return [f"C{i:08d}" for i in range(customers)], versions
 
 
-def sdk_lookups(
-    store, entity: Callable[[int], str], rate: float, seconds: float, offset: int
-) -> Load:
-    """``get_online_features`` in this process, paced like the HTTP runs (one thread)."""
-    result = Load("Feast SDK get_online_features, in process", rate)
+def paced(name: str, rate: float, seconds: float, call: Callable[[int], object]) -> Load:
+    """``call(i)`` in this process, one thread, request ``i`` due at ``start + i / rate`` like
+    the HTTP runs."""
+    result = Load(name, rate)
     start = time.perf_counter()
     for i in range(int(rate * seconds)):
         due = start + i / rate
         if (wait := due - time.perf_counter()) > 0:
             time.sleep(wait)
         sent = time.perf_counter()
-        store.get_online_features(
-            features=PREDICTION_FIELDS, entity_rows=[{"customer_id": entity(offset + i)}]
-        ).to_dict()
+        call(i)
         result.latencies.append(time.perf_counter() - sent)
         result.late += sent - due > LATE_S
     result.elapsed = time.perf_counter() - start
     return result
+
+
+def sdk_lookups(
+    store, entity: Callable[[int], str], rate: float, seconds: float, offset: int
+) -> Load:
+    """``get_online_features`` in this process, paced like the HTTP runs."""
+
+    def lookup(i: int) -> object:
+        return store.get_online_features(
+            features=PREDICTION_FIELDS, entity_rows=[{"customer_id": entity(offset + i)}]
+        ).to_dict()
+
+    return paced("Feast SDK get_online_features, in process", rate, seconds, lookup)
 
 
 def model_alone(model, explainer, rows: np.ndarray, rate: float, seconds: float) -> Load:
     """The model work of one on-demand customer with nothing around it: ``predict`` and exact
     TreeSHAP of one row, in this process, paced like the HTTP runs (so caches are as cold).
     Not a target: the machine's speed at that moment, to read the other rows against."""
-    result = Load("baseline: model alone in process (predict + exact TreeSHAP, 1 row)", rate)
-    start = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        due = start + i / rate
-        if (wait := due - time.perf_counter()) > 0:
-            time.sleep(wait)
+
+    def work(i: int) -> object:
         row = rows[i % len(rows)][None, :]
-        sent = time.perf_counter()
         model.predict(row)
-        explainer.shap_values(row, n_threads=1)
-        result.latencies.append(time.perf_counter() - sent)
-        result.late += sent - due > LATE_S
-    result.elapsed = time.perf_counter() - start
-    return result
+        return explainer.shap_values(row, n_threads=1)
+
+    name = "baseline: model alone in process (predict + exact TreeSHAP, 1 row)"
+    return paced(name, rate, seconds, work)
 
 
 def _stop(process: subprocess.Popen) -> None:

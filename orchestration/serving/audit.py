@@ -454,11 +454,13 @@ class AuditCommitter:
         """Commit the chunks' rows, one commit per use case; chunks holding rows of use cases
         not served now are left in the spool (``_blocked``) and the others go on."""
         ready: list[Chunk] = []
+        counts: dict[str, int] = {}  # use case → rows, over the ready chunks
         for chunk in chunks:
             if not chunk.data:
                 continue
             rows = Spooled(chunk.data)
-            unknown = sorted(set(rows.use_cases.unique()) - set(self.tables))
+            found = dict(rows.use_cases.value_counts().iter_rows())
+            unknown = sorted(set(found) - set(self.tables))
             if unknown:
                 logger.error(
                     "spool segment %s holds rows of use cases not served now %s: it is kept "
@@ -469,19 +471,21 @@ class AuditCommitter:
                 self._blocked[chunk.path] = len(rows)
                 continue
             ready.append(chunk)
+            for use_case, count in found.items():
+                counts[use_case] = counts.get(use_case, 0) + count
         if not ready:
             return
         rows = Spooled(b"".join(c.data for c in ready))
         dedupe = any(c.path in self._uncertain for c in ready)
         names = ",".join(sorted({f"{c.path.parent.name}/{c.path.name}" for c in ready}))
         try:
-            for use_case, count in rows.use_cases.value_counts().iter_rows():
+            for use_case, count in counts.items():
                 committed, skipped = self._commit(use_case, rows, count, names, dedupe)
                 result.committed += committed
                 result.skipped += skipped
         except Exception:
             self._uncertain.update(c.path for c in ready)  # it may have landed: deduplicate
-            result.uncommitted += len(rows)
+            result.uncommitted += sum(counts.values())
             raise
         self._uncertain.difference_update(c.path for c in ready)
 
