@@ -65,6 +65,7 @@ class ParsedModel:
     feature_names: tuple[str, ...] | None
     base_margin: float
     objective: str
+    base_score: float  # as stored (probability scale for the logistic objectives)
     json_text: bytes  # the model as JSON, to rebuild a Booster for the pred_contribs fallback
     # trees of boosting iteration i are trees[iteration_indptr[i]:iteration_indptr[i + 1]]: one
     # iteration adds num_parallel_tree trees (a forest), as xgboost's iteration_range counts them
@@ -115,7 +116,8 @@ def load_model(model: ModelSource) -> ParsedModel:
             f"multi-output models (objective {objective!r}, num_class={n_class}, "
             f"num_target={n_target}) are not supported; explain single-output models only"
         )
-    base_margin = _base_margin(objective, params["base_score"])
+    base_score = _base_score(params["base_score"])
+    base_margin = _base_margin(objective, base_score)
     trees = [_tree_arrays(tree) for tree in booster_doc["model"]["trees"]]
     indptr = _iteration_indptr(booster_doc["model"], len(trees))
     names = learner.get("feature_names") or None
@@ -125,6 +127,7 @@ def load_model(model: ModelSource) -> ParsedModel:
         feature_names=tuple(names) if names else None,
         base_margin=base_margin,
         objective=objective,
+        base_score=base_score,
         json_text=raw,
         iteration_indptr=indptr,
     )
@@ -171,12 +174,15 @@ def _reencode(raw: bytearray) -> bytes:
         raise UnsupportedModelError(f"xgboost cannot load the model: {exc}") from exc
 
 
-def _base_margin(objective: str, stored: str) -> float:
+def _base_score(stored: str) -> float:
     # xgboost >= 2 stores a vector such as "[5E-1]"; older models a plain number.
     values = [float(v) for v in str(stored).strip("[] ").split(",") if v.strip()]
     if len(values) != 1:
         raise UnsupportedModelError(f"expected one base_score, found {stored!r}")
-    score = values[0]
+    return values[0]
+
+
+def _base_margin(objective: str, score: float) -> float:
     if objective in _LOGIT_OBJECTIVES:
         return math.log(score / (1.0 - score))
     if objective in _LOG_OBJECTIVES:

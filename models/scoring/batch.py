@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -28,13 +28,17 @@ from lakehouse.catalog import TIMESTAMP
 from lakehouse.commit import CommitInfo
 from lakehouse.storage import Lakehouse
 from models.encoding import FeatureEncoding
-from models.explain import TreeShapExplainer
+from models.explain import TreePredictor, TreeShapExplainer
 from models.lifecycle.registry import CHAMPION, ModelRegistry
 from models.scoring.policy import Reason, ScoringPolicy
 from models.scoring.reasons import RankedReasons, rank_reasons, reason_columns
 from models.scoring.runs import SERVING_ALIAS
 from models.scoring.tables import BASE_VALUE, SHAP_PREFIX
 from models.usecase.spec import UseCase
+
+COMPILED_MAX_ROWS = 100
+"""Up to this many rows, a compiled model predicts with its compiled trees: measured ten times
+faster than ``inplace_predict`` for one row, even at 100 rows, slower beyond."""
 
 
 class ScoringError(ValueError):
@@ -53,6 +57,8 @@ class ScoringModel:
     training_set_version: int
     iteration_range: tuple[int, int] = (0, 0)
     """The boosting rounds the model predicts with (``(0, 0)``: all of them), as registered."""
+    trees: TreePredictor | None = field(default=None, compare=False, repr=False)
+    """The same prediction compiled for a few rows (``compiled``); None: xgboost's alone."""
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +66,19 @@ class ScoringModel:
         object.__setattr__(self, "sha256", hashlib.sha256(raw).hexdigest())
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Scores of encoded rows, with the registered iteration range."""
+        """Scores of encoded rows, with the registered iteration range: xgboost's
+        ``inplace_predict``, or the same float32 values from the compiled trees for at most
+        ``COMPILED_MAX_ROWS`` rows of a ``compiled`` model."""
+        if self.trees is not None and len(matrix) <= COMPILED_MAX_ROWS:
+            return self.trees.predict(matrix)
         return self.booster.inplace_predict(matrix, iteration_range=self.iteration_range)
+
+    def compiled(self) -> ScoringModel:
+        """This model with its trees compiled for requests of a few rows (``TreePredictor``,
+        checked bit-identical to xgboost when built). ``UnsupportedModelError`` when the
+        objective or the check says no: keep this model, which predicts with xgboost."""
+        trees = TreePredictor(self.booster, iteration_range=self.iteration_range)
+        return replace(self, trees=trees)
 
     def explainer(self) -> TreeShapExplainer:
         """Exact TreeSHAP of exactly the trees ``predict`` uses."""

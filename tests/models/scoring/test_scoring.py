@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -225,3 +227,38 @@ def test_a_registered_iteration_range_is_what_scores_and_explains(
     assert np.abs(shap.sum(axis=1) - margin).max() < 1e-5
     assert np.array_equal(model.predict(matrix), booster.predict(data, iteration_range=half))
     assert np.abs(booster.predict(data) - model.predict(matrix)).max() > 0  # fewer trees
+
+
+def test_a_compiled_model_scores_exactly_as_xgboost(scored_world: ScoredWorld) -> None:
+    """``ScoringModel.compiled`` (what the scoring service serves) predicts a few rows with its
+    compiled trees and more with xgboost; either way the float32 scores are xgboost's."""
+    from models.scoring.batch import COMPILED_MAX_ROWS, ScoringModel
+
+    world = scored_world
+    booster = world.registry.load_booster(world.champion)
+    half = (0, booster.num_boosted_rounds() // 2)
+    model = ScoringModel("churn", "x", "champion", booster, "churn_v1", 0, iteration_range=half)
+    compiled = model.compiled()
+    assert compiled.trees is not None and model.trees is None
+    assert compiled.sha256 == model.sha256 and compiled == model
+    rows = np.random.default_rng(1).normal(size=(COMPILED_MAX_ROWS + 50, len(CHURN.encoding.names)))
+    rows[rows > 1.5] = np.nan
+    expected = booster.inplace_predict(rows, iteration_range=half).view(np.uint32)
+    for n in (1, 7, COMPILED_MAX_ROWS, COMPILED_MAX_ROWS + 50):
+        assert np.array_equal(compiled.predict(rows[:n]).view(np.uint32), expected[:n])
+    counted = _Counting(compiled.trees)
+    spied = replace(compiled, trees=counted)
+    spied.predict(rows[:COMPILED_MAX_ROWS])
+    spied.predict(rows)
+    assert counted.calls == [COMPILED_MAX_ROWS]  # the larger matrix went to xgboost
+
+
+class _Counting:
+    """A compiled predictor that counts the rows it is asked for."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, []
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        self.calls.append(len(matrix))
+        return self.inner.predict(matrix)

@@ -76,10 +76,19 @@ def _assert_matches_batch(
 def test_on_demand_scores_equal_batch_scores_for_the_same_features(
     running: tuple[Service, TestClient], world_env: ServedWorld
 ) -> None:
-    _, client = running
+    service, client = running
     predictions, explanations = _batch_rows(world_env)
     ids = predictions["customer_id"].to_list()
     assert predictions["reason_codes"].list.len().sum() > 0  # some scores have reasons
+    # the champion serves with its compiled trees (batch scoring predicts with xgboost)
+    champion = service.use_cases["churn"].holder.current
+    assert champion is not None and champion.champion.model.trees is not None
+
+    # One customer per request, as apps ask.
+    alone = [
+        client.post(SCORE, json={"entity_id": i, "include_shap": True}).json() for i in ids[:40]
+    ]
+    _assert_matches_batch(alone, predictions, explanations)
 
     # By entity id: features from the online store (materialized for the scored day).
     answer = client.post(
