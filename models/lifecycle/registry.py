@@ -62,6 +62,7 @@ MODEL_ARTIFACT = "model"
 FEATURES_FILE = "contract/features.json"
 INPUT_EXAMPLE_ROWS = 5
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+MARKER_SETTLE_S = 1.0
 
 
 class RegistryError(RuntimeError):
@@ -297,6 +298,28 @@ class ModelRegistry:
             if exc.error_code in _NOT_FOUND and "not found" in str(exc):
                 return None
             raise
+
+    def change_marker(self) -> tuple[int, ...] | None:
+        """A fingerprint of a local SQLite store's files, read without a query: while it stays
+        the same, nothing was written to the store. None for a store whose changes only a query
+        shows (a tracking server, PostgreSQL), and while a file was modified within the last
+        ``MARKER_SETTLE_S`` seconds: file times are coarse, so two writes that close together
+        could leave the same fingerprint."""
+        if not self.uri.startswith("sqlite:///"):
+            return None
+        database = Path(self.uri.removeprefix("sqlite:///"))
+        marker: list[int] = []
+        now = time.time_ns()
+        for path in (database, database.with_name(database.name + "-wal")):
+            try:
+                found = path.stat()
+            except FileNotFoundError:
+                marker += [-1, -1, -1]
+                continue
+            if now - found.st_mtime_ns < MARKER_SETTLE_S * 1e9:
+                return None
+            marker += [found.st_ino, found.st_size, found.st_mtime_ns]
+        return tuple(marker)
 
     def set_alias(self, alias: str, version: str | int) -> None:
         self.client.set_registered_model_alias(self.model_name, alias, str(version))

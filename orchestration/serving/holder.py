@@ -115,14 +115,28 @@ class ModelHolder:
         """True while the registry holds no champion for this use case (never promoted)."""
         self._failed: dict[str, str] = {}  # version → why it was last refused
         self._last_failure: str | None = None
+        self._settled: tuple[int, ...] | None = None  # registry marker with nothing pending
 
     def refresh(self) -> bool:
-        """Follow the aliases; True when the served set changed. Never raises."""
+        """Follow the aliases; True when the served set changed. Never raises.
+
+        The registry is not queried while its change marker (``ModelRegistry.change_marker``)
+        is the one seen by the last refresh that left nothing pending: a query of a local store
+        took milliseconds of the interpreter lock that requests wait for, every poll."""
         try:
+            marker = self.registry.change_marker()
+            if marker is not None and marker == self._settled:
+                return False
             wanted = self._wanted()
         except Exception as exc:
             self._fail(f"model registry unreachable: {_first_line(exc)}")
             return False
+        changed, settled = self._follow(wanted)
+        self._settled = marker if settled else None
+        return changed
+
+    def _follow(self, wanted: dict[str, str]) -> tuple[bool, bool]:
+        """Serve the ``wanted`` versions: (the set changed, nothing is left to retry)."""
         self.awaiting_champion = CHAMPION not in wanted and self.current is None
         if CHAMPION not in wanted:
             if self.current is None:
@@ -130,10 +144,10 @@ class ModelHolder:
                     f"model {self.registry.model_name} has no {CHAMPION!r} alias: train and "
                     "promote a model first"
                 )
-            return False
+            return False, True
         current = self.current
         if current is not None and current.versions() == wanted:
-            return False
+            return False, True
         loaded: dict[str, ServedModel] = {}
         for role, version in wanted.items():
             found = self._reuse(role, version)
@@ -148,8 +162,9 @@ class ModelHolder:
                     continue
                 self._failed.pop(version, None)
             loaded[role] = found
+        settled = len(loaded) == len(wanted)
         if CHAMPION not in loaded:
-            return False  # the previous set (if any) stays
+            return False, False  # the previous set (if any) stays
         new = ModelSet(
             champion=loaded[CHAMPION],
             canary=loaded.get(CANARY),
@@ -157,22 +172,19 @@ class ModelHolder:
             canary_share=self.canary_share,
         )
         if current is not None and new.versions() == current.versions():
-            return False
+            return False, settled
         self._last_failure = None
         self.current = new  # the swap: one reference; requests hold the set they started with
         self.problem = None
         if self._on_swap is not None:
             self._on_swap(new, current.versions() if current else {})
         logger.info("%s now serves %s", self.use_case.name, new.versions())
-        return True
+        return True, settled
 
     def _wanted(self) -> dict[str, str]:
-        wanted = {}
-        for role in ROLES:
-            found = self.registry.alias(role)
-            if found is not None:
-                wanted[role] = str(found.version)
-        return wanted
+        """The served roles' versions, read in one query (a consistent view of the aliases)."""
+        aliases = self.registry.alias_versions()
+        return {role: aliases[role] for role in ROLES if role in aliases}
 
     def _reuse(self, role: str, version: str) -> ServedModel | None:
         """A version already loaded (in any role) is reused, relabelled for its new role."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models.lifecycle import registry as registry_module
 from models.lifecycle.registry import (
     CANDIDATE,
     CHAMPION,
@@ -121,3 +122,20 @@ def test_failed_aliasing_leaves_no_registered_version(
     assert registry.versions() == []
     [run] = registry.client.search_runs([registry.experiment_id()])
     assert run.info.status == "FAILED"
+
+
+def test_change_marker_moves_with_every_write_and_only_then(
+    registry: ModelRegistry, good_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = registry.log_training_run(good_model, ENCODING, CONTEXT).version
+    assert registry.change_marker() is None  # just written: file times may not tell yet
+    monkeypatch.setattr(registry_module, "MARKER_SETTLE_S", 0.0)
+    before = registry.change_marker()
+    assert before is not None
+    registry.alias(CHAMPION)  # a read writes nothing
+    registry.alias_versions()
+    assert registry.change_marker() == before
+    registry.set_alias(CHAMPION, version)
+    after = registry.change_marker()
+    assert after is not None and after != before
+    assert ModelRegistry("churn", uri="http://127.0.0.1:5000").change_marker() is None

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from feature_repo.config import feature_store
 from lakehouse.catalog import TIMESTAMP
+from models.lifecycle import registry as registry_module
 from models.lifecycle.registry import CHAMPION
 from models.scoring.batch import entity_timestamp
 from models.scoring.replay import find_request, replay_request
@@ -529,6 +530,31 @@ def test_promotion_swaps_the_model_and_requests_in_flight_keep_theirs(
             "churn", old, "feature_service", world_env.world.use_case.features.service
         )
     assert holder.refresh() and holder.current.champion.version == old
+
+
+def test_the_watcher_queries_the_registry_only_after_it_changed(
+    running: tuple[Service, TestClient], world_env: ServedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, _ = running
+    holder = service.use_cases["churn"].holder
+    monkeypatch.setattr(registry_module, "MARKER_SETTLE_S", 0.0)  # file times are settled
+    queries: list[dict[str, str]] = []
+    query = holder.registry.alias_versions
+    monkeypatch.setattr(
+        holder.registry, "alias_versions", lambda: queries.append(query()) or query()
+    )
+    for _ in range(3):
+        holder.refresh()
+    assert len(queries) == 1  # the store's files did not change after the first query
+    world_env.world.registry.set_alias(SHADOW, world_env.versions[1])
+    try:
+        assert holder.refresh()  # written: queried again, and the shadow is served
+        assert len(queries) == 2 and holder.current is not None
+        assert holder.current.versions()[SHADOW] == world_env.versions[1]
+    finally:
+        world_env.world.registry.delete_alias(SHADOW)
+        assert holder.refresh() and holder.current is not None
+        assert SHADOW not in holder.current.versions()
 
 
 def test_replay_recomputes_an_on_demand_request_exactly(
