@@ -22,7 +22,7 @@ seconds of mixed load during which the ``champion`` alias moves to the second ve
 on-demand request carries an ``X-Request-ID``; after the server has stopped, the audit table
 must hold a row for each acknowledged one, and no duplicate.
 
-    python benchmarks/bench_service.py                      # about 8 minutes
+    python benchmarks/bench_service.py                      # about 7 minutes
     python benchmarks/bench_service.py --rounds 3 --duration 10 --customers 2000 --trees 50
 """
 
@@ -286,8 +286,9 @@ def sdk_lookups(
 
 
 def model_alone(model, explainer, rows: np.ndarray, rate: float, seconds: float) -> Load:
-    """The model work of one on-demand customer with nothing around it: ``predict`` and exact
-    TreeSHAP of one row, in this process, paced like the HTTP runs (so caches are as cold).
+    """Model work of one customer with nothing around it: xgboost's ``predict`` (as batch
+    scoring predicts; the service predicts a request's rows with the compiled trees, faster) and
+    exact TreeSHAP of one row, in this process, paced like the HTTP runs (so caches are as cold).
     Not a target: the machine's speed at that moment, to read the other rows against."""
 
     def work(i: int) -> object:
@@ -295,7 +296,7 @@ def model_alone(model, explainer, rows: np.ndarray, rate: float, seconds: float)
         model.predict(row)
         return explainer.shap_values(row, n_threads=1)
 
-    name = "baseline: model alone in process (predict + exact TreeSHAP, 1 row)"
+    name = "baseline: xgboost predict + exact TreeSHAP in process, 1 row"
     return paced(name, rate, seconds, work)
 
 

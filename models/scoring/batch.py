@@ -37,8 +37,10 @@ from models.scoring.tables import BASE_VALUE, SHAP_PREFIX
 from models.usecase.spec import UseCase
 
 COMPILED_MAX_ROWS = 100
-"""Up to this many rows, a compiled model predicts with its compiled trees: measured ten times
-faster than ``inplace_predict`` for one row, even at 100 rows, slower beyond."""
+"""Up to this many rows, a compiled model predicts with its compiled trees (one row of 200 trees:
+0.16 against 1.7 ms through ``inplace_predict``, paced as requests come); at 100 rows both take
+about as long, and beyond xgboost's blocked prediction is faster (800 rows: 6.7 against 10 ms
+back to back)."""
 
 
 class ScoringError(ValueError):
