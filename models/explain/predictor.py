@@ -1,10 +1,10 @@
-"""``TreePredictor``: an xgboost model's own prediction of a few rows, bit for bit, in microseconds.
+"""``TreePredictor``: xgboost's own prediction of a few rows, bit for bit, in a tenth of the time.
 
 ``Booster.inplace_predict`` spends about half a millisecond on one row of 200 trees with warm
 caches, and about three times that when the row comes alone, as an app's request does; the
 walk down the trees takes some 20 microseconds of it, the rest is the call's own machinery. The
 predictor walks the trees that ``load_model`` reads for TreeSHAP in a numba kernel and does
-xgboost's arithmetic (3.2, ``cpu_predictor.cc``) in xgboost's order, so the result is the same
+xgboost's arithmetic (3.2) in xgboost's order, so the result is the same
 float32 value, not an approximation of it:
 
 - a value is rounded to float32; NaN follows the node's default direction, any other value
@@ -49,8 +49,8 @@ NODE = np.dtype(
     [("left", np.int32), ("right", np.int32), ("missing", np.int32), ("feature", np.int32),
      ("value", np.float32)]
 )  # fmt: skip
-"""One node per record, so that a cold walk touches one cache line per node, not five.
-``left < 0`` marks a leaf, whose ``value`` is the leaf value (else the split threshold)."""
+"""One record per node, its fields read together by the walk. ``left < 0`` marks a leaf, whose
+``value`` is the leaf value (else the split threshold); ``missing`` is the default child."""
 
 
 class PredictorMismatch(UnsupportedModelError):
@@ -111,9 +111,14 @@ class TreePredictor:
 
     def _verify(self, model: ModelSource, parsed: ParsedModel, rows: np.ndarray) -> None:
         booster = _booster_of(model, parsed)
-        expected = booster.inplace_predict(rows, iteration_range=self.iteration_range)
+        expected = np.asarray(booster.inplace_predict(rows, iteration_range=self.iteration_range))
+        if expected.dtype != np.float32 or expected.shape != (len(rows),):
+            raise PredictorMismatch(
+                f"xgboost predicts {expected.dtype} of shape {expected.shape}, not one float32 "
+                "per row"
+            )
         got = self.predict(rows)
-        differ = np.flatnonzero(got.view(np.uint32) != np.asarray(expected).view(np.uint32))
+        differ = np.flatnonzero(got.view(np.uint32) != expected.view(np.uint32))
         if len(differ):
             first = int(differ[0])
             raise PredictorMismatch(
