@@ -134,7 +134,7 @@ def load_model(model: ModelSource) -> ParsedModel:
 
 
 def booster_from_json(json_text: bytes) -> xgb.Booster:
-    """Return a new Booster loaded from model JSON (used only by the pred_contribs fallback)."""
+    """A new Booster loaded from model JSON (for the pred_contribs fallback and TreePredictor)."""
     return xgb.Booster(model_file=bytearray(json_text))
 
 

@@ -18,7 +18,7 @@ float32 value, not an approximation of it:
 Reasoning is not trusted alone: the constructor predicts ``check_rows`` rows with both and
 raises :class:`PredictorMismatch` unless every output is bit-identical. The rows are drawn
 around the model's own thresholds (each value exactly at a threshold, a float32 step below it,
-between thresholds, missing, or ±inf), and callers may add their own.
+between thresholds, missing, or ±inf).
 
 Supported: single-output ``gbtree`` models with numeric splits (as the explainer) whose
 objective is logistic (``binary:logistic``, ``reg:logistic``) or has an identity output
@@ -29,14 +29,15 @@ xgboost's ``predict`` for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numba as nb
 import numpy as np
 import xgboost as xgb
 
-from models.explain._prediction import iteration_range_of
-from models.explain._xgb_model import ModelSource, ParsedModel, load_model
+from models.explain._prediction import iteration_range_of, missing_of
+from models.explain._xgb_model import ModelSource, ParsedModel, booster_from_json, load_model
 from models.explain.errors import UnsupportedModelError
 
 LOGISTIC = frozenset({"binary:logistic", "reg:logistic"})
@@ -71,8 +72,6 @@ class TreePredictor:
         *,
         iteration_range: Sequence[int] | None = None,
         check_rows: int = DEFAULT_CHECK_ROWS,
-        extra_checks: np.ndarray | None = None,
-        seed: int = 0,
     ) -> None:
         parsed = load_model(model)
         self.iteration_range = iteration_range_of(model, iteration_range, parsed.num_boosted_rounds)
@@ -82,7 +81,7 @@ class TreePredictor:
                 f"objective {parsed.objective!r}: the compiled prediction supports "
                 f"{sorted(LOGISTIC | IDENTITY)}; use xgboost's predict"
             )
-        if _estimator_missing(model) is not None:
+        if not math.isnan(missing_of(model, None)):
             raise UnsupportedModelError(
                 "a missing value other than NaN is not supported; use xgboost's predict"
             )
@@ -91,10 +90,7 @@ class TreePredictor:
         self._nodes, self._roots = _flatten(parsed)
         self._base = _base_margin32(parsed)
         self._logistic = parsed.objective in LOGISTIC
-        checks = _check_rows(parsed, check_rows, seed)
-        if extra_checks is not None:
-            checks = np.vstack([checks, np.asarray(extra_checks, dtype=np.float64)])
-        self._verify(model, parsed, checks)
+        self._verify(model, parsed, _check_rows(parsed, check_rows, seed=0))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The model's predictions of the rows of ``X`` (float32, as ``inplace_predict``)."""
@@ -221,10 +217,4 @@ def _booster_of(model: ModelSource, parsed: ParsedModel) -> xgb.Booster:
         return model.get_booster()
     if isinstance(model, xgb.Booster):
         return model
-    return xgb.Booster(model_file=bytearray(parsed.json_text))
-
-
-def _estimator_missing(model: ModelSource) -> float | None:
-    """An sklearn estimator's ``missing`` when it is not NaN (its predict would use it)."""
-    missing = getattr(model, "missing", None) if isinstance(model, xgb.XGBModel) else None
-    return None if missing is None or np.isnan(missing) else float(missing)
+    return booster_from_json(parsed.json_text)
