@@ -70,14 +70,11 @@ from lakehouse.errors import (
 _Attempt = Callable[[DeltaTable | None, CommitProperties], bool]
 
 # Words in object-store errors that mean "credentials or rights refused" / "store unreachable".
-_REFUSED = (
-    "403",
-    "forbidden",
-    "invalidaccesskeyid",
-    "signaturedoesnotmatch",
-    "accessdenied",
-    "lacked the necessary privileges",
-    "expiredtoken",
+# The status code must stand alone: messages carry timings ("in 251.074036ms") and random file
+# names whose digits can contain "403".
+_REFUSED = re.compile(
+    r"(?<![\w.])403(?![\w.])|forbidden|invalidaccesskeyid|signaturedoesnotmatch|accessdenied"
+    r"|lacked the necessary privileges|expiredtoken"
 )
 _UNREACHABLE = ("connection refused", "error sending request", "connection reset", "timed out")
 
@@ -884,11 +881,13 @@ class Lakehouse:
 
 
 def _access_problem(exc: BaseException) -> str | None:
+    """Which access problem ``exc`` reports, or None. A transport failure is checked first: a
+    request that never got an answer cannot have been refused."""
     message = str(exc).lower()
-    if any(word in message for word in _REFUSED):
-        return "refused the credentials"
     if any(word in message for word in _UNREACHABLE):
         return "could not be reached"
+    if _REFUSED.search(message):
+        return "refused the credentials"
     return None
 
 

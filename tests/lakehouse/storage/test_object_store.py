@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from lakehouse.catalog import Catalog
 from lakehouse.errors import RetentionError, StorageAccessError, VersionNotAvailableError
 from lakehouse.maintenance import vacuum
-from lakehouse.storage import Lakehouse
+from lakehouse.storage import Lakehouse, _access_problem
 from tests.s3 import S3Emulator
 
 from .conftest import EVENTS, LOG, events
@@ -182,3 +182,24 @@ def test_an_emulator_restart_mid_write_fails_it_cleanly(
         assert lake.read("test.events", version=0)["event_id"].to_list() == [1]
         assert lake.append("test.events", events([3], D1)).version == 1
         assert sorted(lake.read("test.events")["event_id"].to_list()) == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        # An outage whose timing happens to hold the digits 403 is still an outage.
+        (
+            "Generic S3 error: Error performing PUT http://127.0.0.1:55383/b/lake/t/part-cf34.parquet"
+            " in 251.074036ms, after 1 retries - HTTP error: error sending request",
+            "could not be reached",
+        ),
+        ("Error performing GET in 30s - connection refused", "could not be reached"),
+        ("Client error with status 403 Forbidden: <Code>AccessDenied", "refused the credentials"),
+        ("status 403: <Code>SignatureDoesNotMatch</Code>", "refused the credentials"),
+        ("Object at location lake/t/part-4031.parquet not found", None),
+    ],
+)
+def test_access_problems_are_told_apart_by_their_words_not_by_stray_digits(
+    message: str, problem: str | None
+) -> None:
+    assert _access_problem(OSError(message)) == problem
