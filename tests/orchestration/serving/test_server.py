@@ -156,8 +156,15 @@ def test_kill_9_loses_no_acknowledged_request_and_duplicates_none(
 
     thread = threading.Thread(target=traffic)
     thread.start()
-    while len(acknowledged) < 150:
-        time.sleep(0.05)
+    # Kill once the committer has committed some rows and more are acknowledged since: a count
+    # of requests alone is not enough, as on a fast machine 150 requests beat the first flush.
+    deadline = time.monotonic() + 120
+    while len(acknowledged) < 150 or _audit(world_env).height == before:
+        assert thread.is_alive() and time.monotonic() < deadline, "no audit row was committed"
+        time.sleep(0.2)
+    floor = len(acknowledged)
+    while len(acknowledged) < floor + 20 and thread.is_alive():
+        time.sleep(0.02)
     server.kill9()
     thread.join(timeout=60)
     committed = _audit(world_env).height - before
