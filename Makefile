@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
+## pytest in TEST_WORKERS processes (pytest-xdist), each running whole test files: a file's
+## module fixtures are built once, and tests/conftest.py starts the long files first
+TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup demo test test-fast test-deep test-scale services services-stop lint bench bench-scale ui clean
 
@@ -21,13 +25,13 @@ demo: setup
 
 ## (b) lint, format check, type check, the embedded suite, then the scale stage (services)
 test: lint
-	$(BIN)/pytest -m "not scale and not deep"
+	$(BIN)/pytest $(PARALLEL) -m "not scale and not deep"
 	$(MAKE) test-scale
 
 ## the long tier: the kill -9 suite's further seeds (four more random kill points per phase)
 ## and the whole churn and credit demos as tests (about 40 minutes on two cores, 11-14 more for credit)
 test-deep: setup
-	$(BIN)/pytest -m deep
+	$(BIN)/pytest $(PARALLEL) -m deep
 
 ## the scale profile's tests on local PostgreSQL, Redis and S3 (started and stopped around them)
 test-scale: setup
@@ -42,7 +46,7 @@ services-stop:
 
 ## the quick loop while working: everything but the tests marked slow (end-to-end runs)
 test-fast: lint
-	$(BIN)/pytest -m "not slow and not scale and not deep" -q
+	$(BIN)/pytest $(PARALLEL) -m "not slow and not scale and not deep" -q
 
 lint: setup
 	$(BIN)/ruff check .

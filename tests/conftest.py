@@ -11,6 +11,14 @@ from tests.s3 import s3_emulator  # noqa: F401  (a session fixture: the local S3
 from tests.scored_world import build_template
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that hold an end-to-end test (marked ``slow``) first, in collection order, then
+    the others: ``make test``'s workers take a file at a time, and a long file taken last would
+    finish alone while the other worker idles. Within a file the order is kept."""
+    long_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in long_files)  # stable
+
+
 @pytest.fixture(autouse=True)
 def scorehouse_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "scorehouse-home"
