@@ -90,9 +90,9 @@ def shap_summary_png(
     """Beeswarm-style SHAP summary: the ``top`` features by mean |SHAP|, one dot per row.
 
     ``shap_values`` is ``(rows, features)`` (bias column removed); dot colour is the feature's
-    value scaled to its 5th–95th percentile (grey when missing).
+    value scaled to its 5th–95th percentile (grey when missing). No rows: the axes alone.
     """
-    importance = np.abs(shap_values).mean(axis=0)
+    importance = np.abs(shap_values).mean(axis=0) if len(shap_values) else np.zeros(len(names))
     order = np.argsort(importance)[::-1][:top][::-1]  # most important at the top of the plot
     rng = np.random.default_rng(0)
     figure, ax = _figure((6.5, 0.35 * len(order) + 1.2))
