@@ -21,7 +21,12 @@ def _plots(folder: Path, rows: int) -> dict[str, bytes]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         return write_run_plots(
-            folder, rng.uniform(size=rows), rng.normal(size=(rows, 3)), inputs, NAMES, [0.1, 0.5]
+            folder,
+            rng.uniform(size=rows),
+            rng.normal(size=(rows, len(NAMES))),
+            inputs,
+            NAMES,
+            [0.1, 0.5],
         )
 
 
