@@ -199,7 +199,9 @@ def unrecorded_rows(lake: Lakehouse, use_case: UseCase) -> pl.DataFrame:
         "as_of_date": pl.Date,
         "rows": pl.UInt32,
     }
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames).sort("table", "as_of_date", "scoring_run_id")
 
 
 def incomplete_runs(lake: Lakehouse, use_case: UseCase) -> pl.DataFrame:

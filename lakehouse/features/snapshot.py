@@ -149,7 +149,8 @@ class ColumnLabel:
                 f"target {self.target!r} of {bronze}: {missing} of {rows.height} rows are null "
                 "(rule: every row has a label)"
             )
-        for day, group in labels.group_by(AS_OF):
+        days = labels.sort(AS_OF).group_by(AS_OF, maintain_order=True)  # the first day named
+        for day, group in days:
             outcomes = group[definition.column].unique().to_list()
             if len(outcomes) < 2:
                 raise BuilderError(

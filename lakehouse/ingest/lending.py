@@ -160,7 +160,7 @@ def applications_before_first_repayment(lake: Lakehouse, frames: Frames) -> list
             loans.select("loan_id", "application_id").lazy(),
             _silver(lake, SILVER_LOANS).select("loan_id", "application_id"),
         ]
-    ).unique()
+    ).unique(maintain_order=True)
     delivered_apps = applications.select(
         "application_id", pl.col("applied_at").dt.date().alias("applied_on"), SOURCE_FILE
     )
@@ -171,7 +171,7 @@ def applications_before_first_repayment(lake: Lakehouse, frames: Frames) -> list
             | pl.col("loan_id").is_in(repayments["loan_id"].unique().implode())
         )
         .collect()
-        .unique("loan_id")
+        .unique("loan_id", keep="first", maintain_order=True)  # the delivered link wins
     )
     stored_apps = (
         _silver(lake, SILVER_LOAN_APPLICATIONS)

@@ -311,7 +311,9 @@ def stability(src: CardSources) -> Section:
             pl.col("as_of_date").n_unique().alias("days"),
             (pl.col("status") == "alert").sum().alias("alert_days"),
         )
-        .sort("psi_max", descending=True, nulls_last=True)
+        .sort(  # ties (PSI 0 of unchanged inputs) in name order: the same card every time
+            ["psi_max", "kind", "feature"], descending=[True, False, False], nulls_last=True
+        )
     )
     return Section(
         "stability",

@@ -201,7 +201,7 @@ def performance_section(lake: Lakehouse, use_case: UseCase) -> str:
     table = use_case.tables.monitoring.performance
     if not lake.exists(table):
         return "<p><em>no matured vintages yet</em></p>"
-    rows = lake.read(table).sort("as_of_date")
+    rows = lake.read(table).sort("as_of_date", "model_alias", "model_version")
     if rows.is_empty():
         return "<p><em>no matured vintages yet</em></p>"
     series: dict[str, list[tuple[date, float]]] = {}

@@ -141,7 +141,8 @@ def monitoring_assets(use_case: UseCase) -> list[AssetsDefinition]:
         settings = to_dataclass(config, MonitoringSettings)
         days = partition_days(context)
         frames = [matured_performance(lake, registry, use_case, d, settings) for d in days]
-        rows = pl.concat(frames).unique(["as_of_date", "model_alias", "model_version"], keep="last")
+        key = ["as_of_date", "model_alias", "model_version"]
+        rows = pl.concat(frames).unique(key, keep="last", maintain_order=True).sort(key)
         if rows.height:
             lake.merge(tables.performance, _stamp(rows, context), commit=commit_info(context, days))
         else:
