@@ -239,17 +239,29 @@ class Scored:
     """(rows,) int64 count of missing model inputs."""
     reasons: RankedReasons
 
-    def decision_row(
-        self, i: int, names: Sequence[str], catalogue: Mapping[str, Reason]
-    ) -> dict[str, Any]:
-        """Row ``i``'s ``DECISION_FIELDS`` as Python values, equal to its table row's."""
-        return {
-            "score": float(self.scores[i]),
-            "risk_band": str(self.bands[i]),
-            "decision": str(self.decisions[i]),
-            "missing_feature_count": int(self.missing[i]),
-            **self.reasons.row(i, names, catalogue),
-        }
+    def decision_rows(
+        self, names: Sequence[str], catalogue: Mapping[str, Reason]
+    ) -> list[dict[str, Any]]:
+        """Each row's ``DECISION_FIELDS`` as Python values, equal to its table row's (every
+        array made Python values at once: a row at a time cost a 100-row request 0.7 ms)."""
+        columns = zip(
+            self.scores.tolist(),
+            self.bands.tolist(),
+            self.decisions.tolist(),
+            self.missing.tolist(),
+            self.reasons.rows(names, catalogue),
+            strict=True,
+        )
+        return [
+            {
+                "score": score,
+                "risk_band": str(band),
+                "decision": str(decision),
+                "missing_feature_count": missing,
+                **reasons,
+            }
+            for score, band, decision, missing, reasons in columns
+        ]
 
 
 def score_rows(

@@ -41,19 +41,28 @@ class RankedReasons:
     positives: np.ndarray
     """(rows,) how many of the ``k`` are positive: the row's reasons are that prefix."""
 
-    def row(
-        self, i: int, features: Sequence[str], catalogue: Mapping[str, Reason]
-    ) -> dict[str, list]:
-        """Row ``i``'s reasons as the four lists of the reason columns (values NaN → None)."""
-        n = int(self.positives[i])
-        chosen = [features[j] for j in self.order[i, :n].tolist()]
-        values = self.values[i, :n].tolist()
-        return {
-            "reason_codes": [catalogue[f].code for f in chosen],
-            "reason_features": chosen,
-            "reason_values": [None if v != v else v for v in values],  # NaN → None
-            "reason_contributions": self.contributions[i, :n].tolist(),
-        }
+    def rows(
+        self, features: Sequence[str], catalogue: Mapping[str, Reason]
+    ) -> list[dict[str, list]]:
+        """Each row's reasons as the four lists of the reason columns (values NaN → None)."""
+        out = []
+        for n, order, values, contributions in zip(
+            self.positives.tolist(),
+            self.order.tolist(),
+            self.values.tolist(),
+            self.contributions.tolist(),
+            strict=True,
+        ):
+            chosen = [features[j] for j in order[:n]]
+            out.append(
+                {
+                    "reason_codes": [catalogue[f].code for f in chosen],
+                    "reason_features": chosen,
+                    "reason_values": [None if v != v else v for v in values[:n]],  # NaN → None
+                    "reason_contributions": contributions[:n],
+                }
+            )
+        return out
 
 
 def rank_reasons(

@@ -228,7 +228,7 @@ def warm(use_case: UseCase, role: str, model: ScoringModel) -> ServedModel:
     explainer = model.explainer()
     matrix = use_case.encoding.encode_rows([{}])
     scored = score_rows(model, explainer, use_case, matrix, use_case.scoring)
-    scored.decision_row(0, use_case.encoding.names, use_case.reasons)
+    scored.decision_rows(use_case.encoding.names, use_case.reasons)
     return ServedModel(role, model, explainer)
 
 

@@ -460,9 +460,9 @@ class Service:
             rows_of = matrix if len(index) == len(ids) else matrix[np.asarray(index)]
             result = score_rows(model.model, model.explainer, use_case, rows_of, use_case.scoring)
             shap = result.shap.tolist()
+            decided = result.decision_rows(names, catalogue)
             for n, i in enumerate(index):
-                decided = result.decision_row(n, names, catalogue)
-                scored[(i, model.role)] = (model, decided, shap[n])
+                scored[(i, model.role)] = (model, decided[n], shap[n])
         request_columns = self._request_columns(service, ctx, ctx.elapsed_ms)
         model_columns = {m.role: _model_columns(m) for m, _ in passes}
         # orjson writes a NaN (a nullable feature given as NaN: missing) as null, valid JSON
@@ -473,7 +473,7 @@ class Service:
                 **request_columns,
                 **model_columns[model.role],
                 **self._audit_columns(service, ids[i], i, features_json[i], sources[i]),
-                **p,  # DECISION_FIELDS, from Scored.decision_row
+                **p,  # DECISION_FIELDS, from Scored.decision_rows
                 BASE_VALUE: e[-1],
                 **dict(zip(service.shap_columns, e[:-1], strict=True)),
                 "scoring_policy": service.policy_json,
