@@ -242,8 +242,8 @@ class Scored:
     def decision_rows(
         self, names: Sequence[str], catalogue: Mapping[str, Reason]
     ) -> list[dict[str, Any]]:
-        """Each row's ``DECISION_FIELDS`` as Python values, equal to its table row's (every
-        array made Python values at once: a row at a time cost a 100-row request 0.7 ms)."""
+        """Each row's ``DECISION_FIELDS`` as Python values, equal to its table row's; every
+        array is made Python values at once, not indexed row by row."""
         columns = zip(
             self.scores.tolist(),
             self.bands.tolist(),
