@@ -31,7 +31,8 @@ Segments are preallocated, zero-filled files (``segment_bytes``, 8 MiB by defaul
 place: an fsync then flushes data only, never the file's size or extents, so it does not wait on
 the filesystem journal that other writers (Delta commits) keep busy. JSON never contains a NUL,
 so the zeros mark where the written part ends. A worker prepares its next segment ahead
-(``prepare_spare``), so a request rarely waits for one to be zero-filled.
+(``prepare_spare``), so a request rarely waits for one to be zero-filled; it does so a chunk at
+a time, with pauses, so that the requests' own fsyncs are not queued behind megabytes of zeros.
 
 Layout: ``<spool>/COMMITTER`` (the committer's lock), ``<spool>/<worker>/LOCK`` held with
 ``flock`` while the worker lives, and numbered segments ``000000000001.jsonl``. A worker's folder
@@ -67,6 +68,8 @@ logger = logging.getLogger(__name__)
 LOCK = "LOCK"
 SUFFIX = ".jsonl"
 SEGMENT_BYTES = 8 << 20
+ZERO_CHUNK = 256 << 10  # a spare segment is zero-filled and synced this much at a time,
+SPARE_PAUSE_S = 0.001  # with this pause between chunks (see _zero_filled)
 READ_BYTES = 64 << 20  # the most spool one flush reads
 COMMITTER = "COMMITTER"
 STAGING = ".staging-"  # a worker folder being made
@@ -166,7 +169,7 @@ class Spool:
         if self._spare is not None:
             return
         spare = self.dir / f".spare-{self._sequence + 1:012d}"
-        _zero_filled(spare, self.segment_bytes)
+        _zero_filled(spare, self.segment_bytes, paced=True)
         with self._mutex:
             if self._spare is None and self._fd >= 0:
                 self._spare = spare
@@ -186,14 +189,24 @@ class Spool:
         os.close(self._lock)
 
 
-def _zero_filled(path: Path, size: int) -> None:
-    """A file of ``size`` zero bytes, written and fsynced (real blocks, not a sparse file)."""
-    chunk = bytes(min(size, 1 << 20))
+def _zero_filled(path: Path, size: int, *, paced: bool = False) -> None:
+    """A file of ``size`` zero bytes, written and fsynced (real blocks, not a sparse file).
+
+    ``paced`` (a spare made ahead of need): written and synced ``ZERO_CHUNK`` at a time, with
+    ``SPARE_PAUSE_S`` between chunks, so that a request fsyncing its segment meanwhile waits
+    behind one chunk at most (8 MiB written, then synced, held such fsyncs up 8 ms). Unpaced (a
+    request is waiting for this segment): one write, one sync."""
+    step = ZERO_CHUNK if paced else 1 << 20
+    chunk = bytes(min(size, step))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         left = size
         while left:
             left -= os.write(fd, chunk[: min(left, len(chunk))])
+            if paced:
+                os.fdatasync(fd)
+                if left:
+                    time.sleep(SPARE_PAUSE_S)
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -18,6 +18,7 @@ from models.usecase import load_use_cases
 from orchestration.serving.audit import (
     LOCK,
     USE_CASE,
+    ZERO_CHUNK,
     AuditCommitter,
     Spool,
     frame_of,
@@ -92,6 +93,27 @@ def test_full_segments_roll_over_and_go_once_committed(lake: Lakehouse, tmp_path
     spool.close()
     assert writer.flush().committed == 0
     assert not spool.dir.exists()  # a closed spool is the committer's to remove
+
+
+def test_a_spare_segment_is_zero_filled_on_disk_and_used_next(tmp_path: Path) -> None:
+    size = 3 * ZERO_CHUNK + 12_345  # written a chunk at a time, the last one short
+    spool = Spool(tmp_path / "spool", "w1", segment_bytes=size)
+    spool.prepare_spare()
+    (spare,) = spool.dir.glob(".spare-*")
+    assert spare.read_bytes() == bytes(size)
+    assert spare.stat().st_blocks * 512 >= size  # real blocks: an fsync never extends it
+    assert not spool.spare_needed.is_set()
+    first = [_row("first", item=i) for i in range(size // 400)]  # about 250 bytes a line
+    spool.append(first)
+    assert not spool.spare_needed.is_set()
+    second = [_row("second", item=i) for i in range(size // 400)]
+    spool.append(second)  # does not fit in what is left: goes to the spare
+    assert not spare.exists()
+    assert spool.spare_needed.is_set()  # the next spare is asked for
+    one, two = segments(spool.dir)
+    assert two.name.startswith("000000000002") and two.stat().st_size == size
+    assert len(read_segment(one)) == len(first) and len(read_segment(two)) == len(second)
+    spool.close()
 
 
 def test_spooled_rows_are_committed_then_their_segment_removed(
